@@ -1,0 +1,306 @@
+"""The one configuration schema: model / init / data / train.
+
+Each section is a dataclass; each field carries its help text, its allowed values and its range
+in `metadata`. Validation, the CLI flags, the TUI panes and what a session stores all read these
+dataclasses, so a field is declared exactly once, here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import tomli_w
+
+ACTIVATIONS = ("relu", "leaky_relu", "abs", "linear", "tanh", "gelu")
+HOMOGENEOUS = ("relu", "leaky_relu", "abs", "linear")
+SCHEMES = ("xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "normal", "torch_default")
+DATASETS = ("abs", "xor", "teacher", "gaussians", "breast_cancer")
+LOSSES = ("mse", "bce", "cross_entropy")
+OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "projected_gd")
+DTYPES = ("float32", "float64")
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message is one line naming source, key, value and what is allowed."""
+
+
+def spec(default, help: str, *, choices=None, minimum=None, maximum=None, above=None, pattern=None, allowed=None):
+    """A schema field: its default and what is allowed (`above` is an exclusive lower bound;
+    `allowed` describes a `pattern` in words)."""
+    meta = dict(help=help, choices=choices, minimum=minimum, maximum=maximum, above=above, pattern=pattern, allowed=allowed)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelConfig:
+    inputs: int | None = spec(None, "input features (empty: taken from the dataset)", minimum=1)
+    hidden: int = spec(2, "hidden neurons l", minimum=1, maximum=100_000)
+    outputs: int = spec(1, "outputs e (classes for cross_entropy)", minimum=1)
+    bias: bool = spec(True, "hidden bias b_k (part of W_k)")
+    output_bias: bool = spec(False, "output bias (belongs to no neuron)")
+    activation: str = spec("relu", "hidden activation", choices=ACTIVATIONS)
+    negative_slope: float = spec(0.01, "leaky_relu slope for z < 0", minimum=0.0)
+
+
+@dataclass
+class InitConfig:
+    scheme: str = spec("xavier_normal", "initialisation scheme (torch.nn.init)", choices=SCHEMES)
+    scale: float = spec(1.0, "multiplies every initial weight", above=0.0)
+    std: float = spec(1.0, "standard deviation of the 'normal' scheme", above=0.0)
+    seed: int = spec(0, "random seed of the initialisation", minimum=0)
+    hidden_bias: str = spec("zeros", "initial hidden bias", choices=("zeros", "scheme"))
+    pathological: int | None = spec(None, "prescribe exactly k neurons with c_k < 0", minimum=0)
+    signs: str | None = spec(None, "output signs of the prescribed pathological neurons, e.g. '+-'", pattern=r"[+-]+", allowed="a string of + and - signs")
+    rebalance: bool = spec(False, "rescale every neuron to c_k >= 0 at init (function unchanged)")
+    hidden_weight: list | None = spec(None, "explicit hidden weights (hidden x inputs)")
+    hidden_bias_values: list | None = spec(None, "explicit hidden biases (hidden)")
+    output_weight: list | None = spec(None, "explicit output weights (outputs x hidden)")
+
+
+@dataclass
+class DataConfig:
+    name: str | None = spec("abs", "built-in dataset (ignored when a path is given)", choices=DATASETS)
+    path: str | None = spec(None, "CSV or NPZ file: features and a target column")
+    target: str | None = spec(None, "target column name (CSV header) or NPZ key; default: last column / 'y'")
+    samples: int | None = spec(None, "number of samples (built-in synthetic sets; default per dataset)", minimum=1)
+    noise: float = spec(0.0, "noise added to synthetic targets / inputs", minimum=0.0)
+    test_fraction: float | None = spec(None, "held-out fraction (default: 0.3 for breast_cancer, else 0)", minimum=0.0, maximum=0.9)
+    seed: int = spec(0, "random seed of the data (sampling, split, teacher)", minimum=0)
+
+
+@dataclass
+class TrainConfig:
+    loss: str = spec("mse", "loss", choices=LOSSES)
+    optimizer: str = spec("gd", "optimizer", choices=OPTIMIZERS)
+    lr: float = spec(0.05, "learning rate", above=0.0)
+    steps: int = spec(2000, "training steps", minimum=1)
+    batch_size: int | None = spec(None, "minibatch size for sgd (empty: full batch)", minimum=1)
+    momentum: float = spec(0.9, "momentum coefficient", minimum=0.0, maximum=0.999999)
+    weight_decay: float = spec(0.0, "L2 weight decay lambda", minimum=0.0)
+    device: str = spec("auto", "auto | cpu | cuda | cuda:N", pattern=r"auto|cpu|cuda(:\d+)?", allowed="auto, cpu, cuda or cuda:N")
+    dtype: str = spec("float32", "floating-point precision", choices=DTYPES)
+    log_every: int = spec(10, "steps between snapshots", minimum=1)
+    checkpoint_every: int = spec(0, "steps between parameter checkpoints (0: 100 x log_every)", minimum=0)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "init": InitConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def schema_fields(section: str) -> list[dataclasses.Field]:
+    return list(dataclasses.fields(SECTIONS[section]))
+
+
+def field_type(section: str, name: str) -> tuple[type, bool]:
+    """The field's base type and whether it may be empty (None)."""
+    hint = typing.get_type_hints(SECTIONS[section])[name]
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        base = next(a for a in args if a is not type(None))
+        return (typing.get_origin(base) or base), True
+    return (typing.get_origin(hint) or hint), False
+
+
+def _allowed(section: str, f: dataclasses.Field) -> str:
+    m = f.metadata
+    base, optional = field_type(section, f.name)
+    if m.get("choices"):
+        text = "one of " + ", ".join(m["choices"])
+    elif m.get("allowed"):
+        text = m["allowed"]
+    elif base is bool:
+        text = "true or false"
+    elif base is list:
+        text = "an array of numbers"
+    else:
+        kind = "an integer" if base is int else "a number"
+        bounds = []
+        if m.get("above") is not None:
+            bounds.append(f"> {m['above']:g}")
+        if m.get("minimum") is not None:
+            bounds.append(f">= {m['minimum']:g}")
+        if m.get("maximum") is not None:
+            bounds.append(f"<= {m['maximum']:g}")
+        text = kind + (" " + " and ".join(bounds) if bounds else "")
+    return text + (" (or omitted)" if optional else "")
+
+
+def _fail(source: str, key: str, value, allowed: str) -> ConfigError:
+    shown = tomli_w.dumps({"v": value})[4:].strip() if value is not None else "(empty)"
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return ConfigError(f"{source}: {key} = {shown}: must be {allowed}")
+
+
+def check_value(section: str, name: str, value, source: str = "config"):
+    """Validate and normalise one field's value; raise ConfigError with the one-line message."""
+    f = next((f for f in schema_fields(section) if f.name == name), None)
+    key = f"[{section}] {name}"
+    if f is None:
+        allowed = ", ".join(x.name for x in schema_fields(section))
+        raise ConfigError(f"{source}: unknown key {key}: allowed keys are {allowed}")
+    base, optional = field_type(section, name)
+    m = f.metadata
+    raw = value
+    if value is None:
+        if optional:
+            return None
+        raise _fail(source, key, value, _allowed(section, f))
+    if base is bool:
+        ok = isinstance(value, bool)
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if ok:
+            value = float(value)
+    elif base is str:
+        ok = isinstance(value, str)
+    elif base is list:
+        ok = _numeric_array(value)
+    else:  # pragma: no cover - schema error
+        raise TypeError(base)
+    if not ok:
+        raise _fail(source, key, value, _allowed(section, f))
+    if m.get("choices") and value not in m["choices"]:
+        raise _fail(source, key, value, _allowed(section, f))
+    if m.get("pattern") and not re.fullmatch(m["pattern"], value):
+        raise _fail(source, key, value, _allowed(section, f))
+    if base in (int, float):
+        if (m.get("minimum") is not None and value < m["minimum"]) or (
+            m.get("maximum") is not None and value > m["maximum"]) or (
+            m.get("above") is not None and value <= m["above"]):
+            raise _fail(source, key, raw, _allowed(section, f))
+    return value
+
+
+def _numeric_array(value) -> bool:
+    if not isinstance(value, list) or not value:
+        return False
+    for x in value:
+        if isinstance(x, list):
+            if not _numeric_array(x) or any(isinstance(y, list) for y in x):
+                return False
+        elif isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            return False
+    return True
+
+
+def config_from_dict(data: dict, source: str = "config") -> Config:
+    """Build a validated Config from nested dicts (as TOML gives them)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected tables [model], [init], [data], [train]")
+    sections = {}
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{section}]: allowed are [model], [init], [data], [train]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table of keys")
+        sections[section] = {k: check_value(section, k, v, source) for k, v in values.items()}
+    config = Config(**{s: SECTIONS[s](**sections.get(s, {})) for s in SECTIONS})
+    check_consistency(config, source)
+    return config
+
+
+def check_consistency(config: Config, source: str = "config") -> None:
+    """Rules that involve more than one field."""
+    m, i, d, t = config.model, config.init, config.data, config.train
+    if d.path is None and d.name is None:
+        raise ConfigError(f"{source}: [data] name = (empty): must be one of {', '.join(DATASETS)}, or give [data] path")
+    if i.pathological is not None and i.pathological > m.hidden:
+        raise _fail(source, "[init] pathological", i.pathological, f"an integer between 0 and [model] hidden = {m.hidden}")
+    if i.signs is not None:
+        k = i.pathological if i.pathological is not None else len(i.signs)
+        if len(i.signs) != k:
+            raise _fail(source, "[init] signs", i.signs, f"{k} signs, one per prescribed pathological neuron")
+        if len(i.signs) > m.hidden:
+            raise _fail(source, "[init] signs", i.signs, f"at most [model] hidden = {m.hidden} signs")
+        if m.outputs != 1:
+            raise _fail(source, "[init] signs", i.signs, "omitted when [model] outputs > 1 (a sign needs a scalar output)")
+    if i.rebalance and (i.pathological or i.signs):
+        raise ConfigError(f"{source}: [init] rebalance = true: cannot be combined with a prescribed pathological count")
+    if i.hidden_weight is not None:
+        _check_shape(source, "[init] hidden_weight", i.hidden_weight, (m.hidden, m.inputs))
+    if i.hidden_bias_values is not None:
+        if not m.bias:
+            raise ConfigError(f"{source}: [init] hidden_bias_values: given, but [model] bias = false")
+        _check_shape(source, "[init] hidden_bias_values", i.hidden_bias_values, (m.hidden,))
+    if i.output_weight is not None:
+        _check_shape(source, "[init] output_weight", i.output_weight, (m.outputs, m.hidden))
+    if t.loss == "bce" and m.outputs != 1:
+        raise _fail(source, "[model] outputs", m.outputs, "1 with [train] loss = bce")
+    if t.loss == "cross_entropy" and m.outputs < 2:
+        raise _fail(source, "[model] outputs", m.outputs, "the number of classes (>= 2) with [train] loss = cross_entropy")
+
+
+def _check_shape(source: str, key: str, value: list, shape: tuple) -> None:
+    rows = len(value)
+    nested = isinstance(value[0], list)
+    got = (rows, len(value[0])) if nested else (rows,)
+    if nested and any(len(r) != len(value[0]) for r in value):
+        raise ConfigError(f"{source}: {key}: rows of different lengths; must be a {' x '.join(map(str, shape))} array")
+    want = tuple(s if s is not None else got[j] if j < len(got) else None for j, s in enumerate(shape))
+    if got != want:
+        text = " x ".join("inputs" if s is None else str(s) for s in shape)
+        raise ConfigError(f"{source}: {key}: shape {' x '.join(map(str, got))}; must be {text}")
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    return config_from_toml(text, str(path))
+
+
+def config_from_toml(text: str, source: str = "config") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    return config_from_dict(data, source)
+
+
+def config_to_dict(config: Config) -> dict:
+    """Nested dict without empty fields (TOML has no null)."""
+    return {
+        s: {k: v for k, v in dataclasses.asdict(getattr(config, s)).items() if v is not None}
+        for s in SECTIONS
+    }
+
+
+def config_to_toml(config: Config) -> str:
+    return tomli_w.dumps(config_to_dict(config))
+
+
+def replace(config: Config, section: str, source: str = "override", **values) -> Config:
+    """A copy of `config` with some fields of one section changed, validated."""
+    data = config_to_dict(config)
+    data[section].update(values)
+    for k in [k for k, v in data[section].items() if v is None]:
+        del data[section][k]
+    return config_from_dict(data, source)

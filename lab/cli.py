@@ -1,0 +1,53 @@
+"""The `relulab` command: the console by default, plus headless subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.config import ConfigError
+
+# Each subcommand module exposes `add_parser(subparsers)`, which registers its parser and sets
+# `func` (args -> exit status). Modules are imported lazily inside their handlers where they
+# need torch or textual, so `relulab check` stays fast.
+COMMAND_MODULES = ["lab.check_cli", "lab.sessions_cli"]
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="relulab", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, UserError) as e:
+        print(f"relulab: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
