@@ -23,6 +23,8 @@ else:  # pragma: no cover
 
 import tomli_w
 
+from core.errors import UserError
+
 ACTIVATIONS = ("relu", "leaky_relu", "abs", "linear", "tanh", "gelu")
 HOMOGENEOUS = ("relu", "leaky_relu", "abs", "linear")
 SCHEMES = ("xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "normal", "torch_default")
@@ -32,7 +34,7 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "projected_gd")
 DTYPES = ("float32", "float64")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A bad configuration value; the message is one line naming source, key, value and what is allowed."""
 
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.config import ConfigError
+from core.errors import UserError
 
 # Each subcommand module exposes `add_parser(subparsers)`, which registers its parser and sets
 # `func` (args -> exit status). Modules are imported lazily inside their handlers where they
 # need torch or textual, so `relulab check` stays fast.
 COMMAND_MODULES = ["lab.check_cli", "lab.sessions_cli"]
-
-
-class UserError(Exception):
-    """A mistake in what the user asked for: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, UserError) as e:
+    except UserError as e:
         print(f"relulab: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
