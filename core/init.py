@@ -118,18 +118,24 @@ def _with_incoming(params: Params, W: np.ndarray, v: np.ndarray) -> Params:
     )
 
 
+# Prescribed neurons get ||W_k|| / ||v_k|| = 1/2 (pathological) or 2 (free), so c_k = -/+ 1.5 ||W_k|| ||v_k||:
+# clearly on their side of the cone, never a near-balanced neuron that one GD step could push across.
+PATHOLOGICAL_RATIO = 0.5
+FREE_RATIO = 2.0
+
+
 def prescribe(params: Params, pathological: int, signs: str | None = None) -> Params:
     """Make neurons 0..k-1 pathological (c < 0) and the rest free (c > 0), with the given output signs.
 
-    Neurons on the wrong side swap their norms (function unchanged); a sign flips v_k.
+    Each neuron is rescaled (W_k, v_k) -> (a W_k, v_k / a), which leaves the function unchanged;
+    a sign flips v_k.
     """
     W, v = params.incoming, np.asarray(params.output_weight, np.float64).copy()
-    c = np.sum(W**2, axis=1) - np.sum(v**2, axis=0)
-    want_negative = np.arange(len(c)) < pathological
-    W, v = swap_norms(W, v, (c < 0) != want_negative)
-    # A neuron exactly on the cone (c = 0) cannot be moved by a swap; nudge its output weight.
-    c = np.sum(W**2, axis=1) - np.sum(v**2, axis=0)
-    v = v * np.where((c == 0) & want_negative, 1.01, np.where((c == 0) & ~want_negative, 0.99, 1.0))
+    w_norm, v_norm = np.linalg.norm(W, axis=1), np.linalg.norm(v, axis=0)
+    ratio = np.where(np.arange(len(w_norm)) < pathological, PATHOLOGICAL_RATIO, FREE_RATIO)
+    ok = (w_norm > 0) & (v_norm > 0)
+    a = np.sqrt(np.where(ok, ratio * v_norm / np.where(ok, w_norm, 1), 1.0))
+    W, v = W * a[:, None], v / a[None, :]
     if signs is not None:
         for k, s in enumerate(signs):
             if (s == "+") != (v[0, k] > 0):

@@ -1,0 +1,405 @@
+"""The training engine: N networks trained as one set of tensors, single runs streamed as Snapshots.
+
+`Sweep` holds N networks of one shape and steps them all at once with hand-derived gradients.
+`Trainer` is a single run: a Sweep of one network that yields a `Snapshot` every `log_every`
+steps, watches for component hops, and stops on request, on a non-finite loss or at its budget.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from core.config import Config, ConfigError
+from core.data import Dataset, load_dataset
+from core.init import initial_params
+from core.invariants import classify, neuron_status, rebalance_factors, sign_string
+from core.model import Weights, backward, forward, loss_and_grad
+from core.snapshot import Classification, Hop, Params, Snapshot
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> CUDA when present, else CPU; an explicit CUDA device that is missing is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise ConfigError(
+                f'[train] device = "{name}": CUDA is not available here (torch {torch.__version__}, {build}); '
+                'use "auto" or "cpu"'
+            )
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f'[train] device = "{name}": this machine has {torch.cuda.device_count()} CUDA device(s), 0..{torch.cuda.device_count() - 1}'
+            )
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+def environment(device: torch.device) -> dict:
+    return {
+        "device": device_label(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "pid": os.getpid(),
+        "argv": sys.argv,
+    }
+
+
+def _stack(params: list[Params], device, dtype) -> Weights:
+    def t(name):
+        arrays = [getattr(p, name) for p in params]
+        if arrays[0] is None:
+            return None
+        return torch.as_tensor(np.stack(arrays), dtype=dtype, device=device).contiguous()
+
+    return Weights(t("hidden_weight"), t("hidden_bias"), t("output_weight"), t("output_bias"))
+
+
+def unstack(w: Weights, index: int) -> Params:
+    def a(t):
+        return None if t is None else t[index].detach().cpu().numpy().astype(np.float64)
+
+    return Params(a(w.W), a(w.b), a(w.V), a(w.o))
+
+
+def _targets(y: np.ndarray, loss: str, outputs: int, device, dtype) -> torch.Tensor:
+    if loss == "cross_entropy":
+        return torch.nn.functional.one_hot(torch.as_tensor(y, dtype=torch.long, device=device), outputs).to(dtype)
+    return torch.as_tensor(y, dtype=dtype, device=device)
+
+
+class Sweep:
+    """N networks of one shape, trained at once on shared data."""
+
+    def __init__(self, config: Config, params: list[Params], dataset: Dataset, device: torch.device):
+        self.config = config
+        self.device = device
+        self.dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
+        m, t = config.model, config.train
+        self.activation, self.slope, self.loss = m.activation, m.negative_slope, t.loss
+        self.x = torch.as_tensor(dataset.x_train, dtype=self.dtype, device=device)
+        self.y = _targets(dataset.y_train, t.loss, m.outputs, device, self.dtype)
+        self.x_test = self.y_test = None
+        if dataset.x_test is not None and len(dataset.x_test):
+            self.x_test = torch.as_tensor(dataset.x_test, dtype=self.dtype, device=device)
+            self.y_test = _targets(dataset.y_test, t.loss, m.outputs, device, self.dtype)
+        self.w = _stack(params, device, self.dtype)
+        self.c0 = self.w.conserved()
+        self.steps_done = 0
+        self.state: list[list[torch.Tensor]] = []  # optimizer buffers, one list per parameter
+        n = self.x.shape[0]
+        self.batch_size = min(t.batch_size or n, n)
+        self._order = torch.arange(n, device=device)
+        self._cursor = n
+        self._batch_rng = torch.Generator(device="cpu").manual_seed(config.data.seed)
+
+    @property
+    def networks(self) -> int:
+        return self.w.W.shape[0]
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.x.shape[0]
+        if self.batch_size >= n:
+            return self.x, self.y
+        if self._cursor + self.batch_size > n:
+            # A fresh permutation every epoch; the last partial batch is dropped.
+            self._order = torch.randperm(n, generator=self._batch_rng).to(self.device)
+            self._cursor = 0
+        idx = self._order[self._cursor:self._cursor + self.batch_size]
+        self._cursor += self.batch_size
+        return self.x[idx], self.y[idx]
+
+    def gradients(self) -> Weights:
+        x, y = self._batch()
+        fw = forward(self.w, x, self.activation, self.slope)
+        _, g = loss_and_grad(fw.out, y, self.loss)
+        return backward(self.w, x, fw, g, self.activation, self.slope)
+
+    def step(self) -> None:
+        """One optimizer step for every network."""
+        t = self.config.train
+        grads = self.gradients()
+        params, gs = self.w.tensors(), grads.tensors()
+        if t.weight_decay:
+            # L2 on W_k (bias included) and v_k; the output bias belongs to no neuron.
+            decayed = [self.w.W, self.w.b, self.w.V]
+            for p, g in zip(params, gs):
+                if any(p is q for q in decayed):
+                    g.add_(p, alpha=t.weight_decay)
+        self.steps_done += 1
+        if t.optimizer in ("gd", "sgd", "projected_gd"):
+            for p, g in zip(params, gs):
+                p.sub_(g, alpha=t.lr)
+        elif t.optimizer == "momentum":
+            if not self.state:
+                self.state = [[torch.zeros_like(p)] for p in params]
+            for p, g, (buf,) in zip(params, gs, self.state):
+                buf.mul_(t.momentum).add_(g)
+                p.sub_(buf, alpha=t.lr)
+        elif t.optimizer == "adam":
+            if not self.state:
+                self.state = [[torch.zeros_like(p), torch.zeros_like(p)] for p in params]
+            b1, b2 = ADAM_BETAS
+            k = self.steps_done
+            for p, g, (m1, m2) in zip(params, gs, self.state):
+                m1.mul_(b1).add_(g, alpha=1 - b1)
+                m2.mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (m2 / (1 - b2**k)).sqrt_().add_(ADAM_EPS)
+                p.addcdiv_(m1, denom, value=-t.lr / (1 - b1**k))
+        if t.optimizer == "projected_gd":
+            self.project()
+
+    def project(self) -> None:
+        """Rescale every neuron back onto its initial quadric c_k = c_k(0); the function is unchanged."""
+        a = rebalance_factors(self.w.incoming_sq(), self.w.outgoing_sq(), self.c0)
+        self.w.W.mul_(a[:, :, None])
+        if self.w.b is not None:
+            self.w.b.mul_(a)
+        self.w.V.div_(a[:, None, :])
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, torch.Tensor]:
+        """Full train loss (and test loss, accuracies) for every network: tensors of shape (N,)."""
+        out = {}
+        for split, x, y in (("train", self.x, self.y), ("test", self.x_test, self.y_test)):
+            if x is None:
+                continue
+            fw = forward(self.w, x, self.activation, self.slope)
+            value, _ = loss_and_grad(fw.out, y, self.loss, need_grad=False)
+            out[f"{split}_loss"] = value
+            if self.loss == "bce":
+                out[f"{split}_accuracy"] = ((fw.out[:, :, 0] > 0) == (y[:, None, 0] > 0.5)).to(self.dtype).mean(0)
+            elif self.loss == "cross_entropy":
+                out[f"{split}_accuracy"] = (fw.out.argmax(2) == y.argmax(1)[:, None]).to(self.dtype).mean(0)
+        return out
+
+
+def build(config: Config) -> tuple[Dataset, int]:
+    dataset = load_dataset(config)
+    return dataset, dataset.inputs
+
+
+@dataclass
+class SweepResult:
+    """Summaries of N networks trained together."""
+
+    initial_c: np.ndarray  # (N, l)
+    final_c: np.ndarray  # (N, l)
+    initial_v_sign: np.ndarray  # (N, l)
+    final_v_sign: np.ndarray  # (N, l)
+    final_loss: np.ndarray  # (N,)
+    final_test_loss: np.ndarray | None
+    final_accuracy: np.ndarray | None
+    final_test_accuracy: np.ndarray | None
+    loss_curve: np.ndarray  # (snapshots, N)
+    test_loss_curve: np.ndarray | None
+    curve_steps: np.ndarray  # (snapshots,)
+    max_drift: np.ndarray  # (N,)
+    hops: np.ndarray  # (N,) number of component hops seen at the snapshot cadence
+    pathological: np.ndarray  # (N,) l_- at initialisation
+    components: list[int]  # per network, at initialisation
+    effective_components: list[int]
+    device: str
+    seconds: float
+    diverged: np.ndarray  # (N,) bool
+    final_weights: Weights | None = field(default=None, repr=False)
+
+
+def sweep(
+    config: Config, *, seeds: list[int] | None = None, params: list[Params] | None = None,
+    dataset: Dataset | None = None, log_every: int | None = None, stop: threading.Event | None = None,
+) -> SweepResult:
+    """Train several networks of `config`'s shape at once: one per seed, or one per given Params."""
+    dataset = dataset or load_dataset(config)
+    device = resolve_device(config.train.device)
+    if params is None:
+        seeds = seeds if seeds is not None else [config.init.seed]
+        params = [initial_params(config, dataset.inputs, seed=s) for s in seeds]
+    started = time.perf_counter()
+    s = Sweep(config, params, dataset, device)
+    d_eff = dataset.inputs + config.model.bias
+    outputs = config.model.outputs
+    steps, every = config.train.steps, log_every or config.train.log_every
+    c_init = s.c0.cpu().numpy().astype(np.float64)
+    sign_init = np.sign(s.w.V[:, 0, :].cpu().numpy()).astype(np.int8)
+    prev_c, prev_sign = c_init, sign_init
+    hops = np.zeros(s.networks, dtype=np.int64)
+    drift = np.zeros(s.networks)
+    diverged = torch.zeros(s.networks, dtype=torch.bool, device=device)
+    curve, test_curve, curve_steps = [], [], []
+    for t in range(steps + 1):
+        if t % every == 0 or t == steps:
+            ev = s.evaluate()
+            diverged |= ~torch.isfinite(ev["train_loss"])
+            curve.append(ev["train_loss"].cpu().numpy())
+            if "test_loss" in ev:
+                test_curve.append(ev["test_loss"].cpu().numpy())
+            curve_steps.append(t)
+            c = s.w.conserved().cpu().numpy().astype(np.float64)
+            sign = np.sign(s.w.V[:, 0, :].cpu().numpy()).astype(np.int8)
+            drift = np.maximum(drift, np.nan_to_num(np.abs(c - c_init), nan=np.inf).max(1))
+            if outputs == 1:
+                hops += ((prev_c < 0) & (sign != prev_sign) & (sign != 0)).sum(1)
+            prev_c, prev_sign = c, sign
+        if t == steps or (stop is not None and stop.is_set()):
+            break
+        s.step()
+    ev = s.evaluate()
+    counts = [classify(c_init[i], sign_init[i], d_eff, outputs) for i in range(s.networks)]
+
+    def np_or_none(key):
+        return ev[key].cpu().numpy() if key in ev else None
+
+    return SweepResult(
+        initial_c=c_init, final_c=prev_c, initial_v_sign=sign_init, final_v_sign=prev_sign,
+        final_loss=ev["train_loss"].cpu().numpy(), final_test_loss=np_or_none("test_loss"),
+        final_accuracy=np_or_none("train_accuracy"), final_test_accuracy=np_or_none("test_accuracy"),
+        loss_curve=np.array(curve), test_loss_curve=np.array(test_curve) if test_curve else None,
+        curve_steps=np.array(curve_steps), max_drift=drift, hops=hops,
+        pathological=np.array([k.pathological for k in counts]),
+        components=[k.components for k in counts], effective_components=[k.effective_components for k in counts],
+        device=device_label(device), seconds=time.perf_counter() - started,
+        diverged=diverged.cpu().numpy(), final_weights=s.w,
+    )
+
+
+class Trainer:
+    """One run, streamed: iterate `run()` for Snapshots; `stop()` may be called from any thread."""
+
+    def __init__(self, config: Config, dataset: Dataset | None = None, params: Params | None = None):
+        self.config = config
+        self.device = resolve_device(config.train.device)
+        self.dataset = dataset or load_dataset(config)
+        self.inputs = self.dataset.inputs
+        self.d_eff = self.inputs + config.model.bias
+        self.initial_params = params or initial_params(config, self.inputs)
+        self.sweep = Sweep(config, [self.initial_params], self.dataset, self.device)
+        self.initial = self._classify(self.sweep.w)
+        self.final: Classification | None = None
+        self.final_params: Params | None = None
+        self.status = "ready"
+        self.hops: list[Hop] = []
+        self.steps_per_second = 0.0
+        self._stop = threading.Event()
+
+    @property
+    def environment(self) -> dict:
+        return environment(self.device)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _classify(self, w: Weights) -> Classification:
+        w2 = w.incoming_sq()[0].cpu().numpy().astype(np.float64)
+        v2 = w.outgoing_sq()[0].cpu().numpy().astype(np.float64)
+        sign = np.sign(w.V[0, 0].cpu().numpy()).astype(np.int8)
+        return classify(w2 - v2, sign, self.d_eff, self.config.model.outputs, w2 + v2)
+
+    def _snapshot(self, step: int, started: float, with_params: bool) -> Snapshot:
+        s, w = self.sweep, self.sweep.w
+        ev = s.evaluate()
+        # One transfer per snapshot: losses and per-neuron norms packed into a single tensor.
+        l = w.W.shape[1]
+        v_first = w.V[0, 0]
+        keys = sorted(ev)
+        packed = torch.cat([w.incoming_sq()[0], w.outgoing_sq()[0], v_first, s.c0[0]] + [ev[k] for k in keys])
+        values = packed.cpu().numpy().astype(np.float64)
+        w2, v2, v0, c0 = (values[i * l:(i + 1) * l] for i in range(4))
+        scalars = dict(zip(keys, values[4 * l:]))
+        c = w2 - v2
+        v_sign = np.sign(v0).astype(np.int8)
+        v_norm = np.sqrt(v2)
+        v = v0 if self.config.model.outputs == 1 else np.where(v_sign < 0, -v_norm, v_norm)
+        status = neuron_status(c, w2 + v2)
+        self._max_drift = max(self._max_drift, float(np.max(np.abs(c - c0))) if l else 0.0)
+        hops = []
+        if self._prev is not None and self.config.model.outputs == 1:
+            prev_c, prev_sign = self._prev
+            for k in np.flatnonzero((prev_c < 0) & (v_sign != prev_sign) & (v_sign != 0)):
+                hops.append(Hop(step, int(k), float(prev_c[k]), float(c[k]), int(prev_sign[k]), int(v_sign[k])))
+        self._prev = (c, v_sign)
+        self.hops.extend(hops)
+        return Snapshot(
+            step=step, loss=float(scalars["train_loss"]), test_loss=_opt(scalars.get("test_loss")),
+            accuracy=_opt(scalars.get("train_accuracy")), test_accuracy=_opt(scalars.get("test_accuracy")),
+            c=c, w_norm=np.sqrt(w2), v=v, v_sign=v_sign, signs=sign_string(v_sign, status),
+            max_drift=self._max_drift, elapsed=time.perf_counter() - started, hops=hops,
+            params=unstack(w, 0) if with_params else None,
+        )
+
+    def run(self) -> Iterator[Snapshot]:
+        """Train, yielding a Snapshot at step 0, every log_every steps and at the end.
+
+        Ends with `status` completed, interrupted (stop()), or diverged (non-finite loss; the
+        weights are put back to the last snapshot whose loss was finite).
+        """
+        t = self.config.train
+        every = t.log_every
+        checkpoint = t.checkpoint_every or 100 * every
+        next_checkpoint = 0
+        self._max_drift, self._prev = 0.0, None
+        self.status = "running"
+        started = time.perf_counter()
+        good = self.sweep.w.clone()
+        step = 0
+        last: Snapshot | None = None
+        try:
+            while True:
+                done = step == t.steps or self._stop.is_set()
+                if step % every == 0 or done:
+                    with_params = done or step >= next_checkpoint
+                    snap = self._snapshot(step, started, with_params)
+                    if not np.isfinite(snap.loss):
+                        self.status = "diverged"
+                        self.sweep.w = good
+                        break
+                    if with_params:
+                        next_checkpoint = step + checkpoint
+                    good = self.sweep.w.clone()
+                    last = snap
+                    yield snap
+                    if done:
+                        self.status = "completed" if step == t.steps else "interrupted"
+                        break
+                self.sweep.step()
+                step += 1
+        except GeneratorExit:
+            self.status = "interrupted"
+            raise
+        except BaseException:
+            self.status = "failed" if self.status == "running" else self.status
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self.steps_per_second = (last.step if last else 0) / elapsed if elapsed > 0 else 0.0
+            self.final_params = unstack(self.sweep.w, 0)
+            self.final = self._classify(self.sweep.w)
+        self.last = last
+
+
+def _opt(x) -> float | None:
+    return None if x is None else float(x)
