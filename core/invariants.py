@@ -30,7 +30,7 @@ def neuron_status(c: np.ndarray, scale: np.ndarray | None = None) -> list[str]:
     """pathological (c < 0), balanced (c ~ 0) or free (c > 0) per neuron."""
     c = np.asarray(c, np.float64)
     tol = BALANCED_RTOL * (np.abs(c) if scale is None else np.asarray(scale, np.float64))
-    return ["balanced" if abs(x) <= t else "pathological" if x < 0 else "free" for x, t in zip(c, tol)]
+    return np.where(np.abs(c) <= tol, "balanced", np.where(c < 0, "pathological", "free")).tolist()
 
 
 def pieces(status: str, d_eff: int, outputs: int) -> int:
@@ -61,6 +61,7 @@ def count_components(status: list[str], d_eff: int, outputs: int) -> tuple[int, 
 
 
 def sign_string(v_sign: np.ndarray, status: list[str]) -> str:
+    """The component's name: the signs of v_k over the pathological neurons, e.g. "+-"."""
     return "".join("+" if s >= 0 else "-" for s, st in zip(v_sign, status) if st == "pathological")
 
 

@@ -1,9 +1,12 @@
 """The two-layer network for N networks at once, with its backward pass written out by hand.
 
-Shapes: data x (n, d); hidden weights W (N, l, d), hidden bias b (N, l), output weights
-V (N, e, l), output bias o (N, e). Hidden pre-activations are computed for all networks as one
-matrix product x @ W^T -> (n, N*l), so a sweep over many networks is a few large GEMMs rather
-than many small ones, and no autograd graph is built.
+Layout, chosen so every heavy operation is one large matrix product or a contiguous pass:
+- data: xt (d_eff, n), the inputs transposed, with a row of ones appended when there is a
+  hidden bias, so the bias is the last column of W — exactly the W_k = (w_k, b_k) of DESIGN.md;
+- hidden weights W (N, l, d_eff); output weights V (N, e, l); output bias o (N, e) or None;
+- pre-activations Z = W @ xt for all networks as one GEMM: (N*l, d_eff) x (d_eff, n) -> (N, l, n);
+- outputs V @ sigma(Z) as one batched product: (N, e, n).
+No autograd graph is built; `backward` is the chain rule by hand.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def activate(z: torch.Tensor, name: str, slope: float = 0.01) -> torch.Tensor:
@@ -32,44 +33,43 @@ def activate(z: torch.Tensor, name: str, slope: float = 0.01) -> torch.Tensor:
     raise ValueError(name)
 
 
-def activate_grad(z: torch.Tensor, h: torch.Tensor, name: str, slope: float = 0.01) -> torch.Tensor:
-    """sigma'(z), given h = sigma(z); relu'(0) = 0 as the conservation law assumes."""
+def activation_backward(dh: torch.Tensor, z: torch.Tensor, h: torch.Tensor, name: str, slope: float = 0.01) -> torch.Tensor:
+    """dL/dz from dL/dh; relu'(0) = 0, as the conservation law assumes. May overwrite dh."""
     if name == "relu":
-        return (z > 0).to(z.dtype)
+        # One fused pass (the kernel autograd itself uses for ReLU).
+        return torch.ops.aten.threshold_backward(dh, z, 0.0)
     if name == "leaky_relu":
-        return torch.where(z > 0, 1.0, slope).to(z.dtype)
+        return dh.mul_(torch.where(z > 0, 1.0, slope).to(z.dtype))
     if name == "abs":
-        return torch.sign(z)
+        return dh.mul_(torch.sign(z))
     if name == "linear":
-        return torch.ones_like(z)
+        return dh
     if name == "tanh":
-        return 1 - h * h
+        return dh.mul_(1 - h * h)
     if name == "gelu":
         cdf = 0.5 * (1 + torch.erf(z / math.sqrt(2.0)))
         pdf = torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-        return cdf + z * pdf
+        return dh.mul_(cdf + z * pdf)
     raise ValueError(name)
 
 
 @dataclass
 class Weights:
-    """Parameters of N networks; b and o are None when the model has no such bias."""
+    """Parameters of N networks. W holds each neuron's incoming weights W_k, the bias last."""
 
-    W: torch.Tensor  # (N, l, d)
-    b: torch.Tensor | None  # (N, l)
+    W: torch.Tensor  # (N, l, d_eff)
     V: torch.Tensor  # (N, e, l)
     o: torch.Tensor | None  # (N, e)
 
     def tensors(self) -> list[torch.Tensor]:
-        return [t for t in (self.W, self.b, self.V, self.o) if t is not None]
+        return [t for t in (self.W, self.V, self.o) if t is not None]
 
     def clone(self) -> "Weights":
-        return Weights(*(None if t is None else t.clone() for t in (self.W, self.b, self.V, self.o)))
+        return Weights(self.W.clone(), self.V.clone(), None if self.o is None else self.o.clone())
 
     def incoming_sq(self) -> torch.Tensor:
-        """||W_k||^2 with the bias inside: (N, l)."""
-        w2 = (self.W * self.W).sum(-1)
-        return w2 + self.b * self.b if self.b is not None else w2
+        """||W_k||^2, bias included: (N, l)."""
+        return (self.W * self.W).sum(-1)
 
     def outgoing_sq(self) -> torch.Tensor:
         """||v_k||^2: (N, l)."""
@@ -80,71 +80,69 @@ class Weights:
         return self.incoming_sq() - self.outgoing_sq()
 
 
+def design(x: torch.Tensor, bias: bool) -> torch.Tensor:
+    """xt (d_eff, n): inputs transposed, with a row of ones for the hidden bias."""
+    if bias:
+        x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)], dim=1)
+    return x.T.contiguous()
+
+
 @dataclass
 class Forward:
-    z: torch.Tensor  # (n, N, l)
-    h: torch.Tensor  # (n, N, l)
-    out: torch.Tensor  # (n, N, e)
+    z: torch.Tensor  # (N, l, n)
+    h: torch.Tensor  # (N, l, n)
+    out: torch.Tensor  # (N, e, n)
 
 
-def forward(w: Weights, x: torch.Tensor, activation: str, slope: float = 0.01) -> Forward:
-    N, l, d = w.W.shape
-    n = x.shape[0]
-    Wt = w.W.reshape(N * l, d).T
-    z = torch.addmm(w.b.reshape(1, N * l), x, Wt) if w.b is not None else x @ Wt
-    z = z.view(n, N, l)
+def forward(w: Weights, xt: torch.Tensor, activation: str, slope: float = 0.01) -> Forward:
+    N, l, d_eff = w.W.shape
+    z = (w.W.view(N * l, d_eff) @ xt).view(N, l, -1)
     h = activate(z, activation, slope)
-    if w.V.shape[1] == 1:
-        # One output: a broadcast multiply and a sum beat N tiny batched matrix products.
-        out = (h * w.V[:, 0, :]).sum(-1, keepdim=True)
-    else:
-        out = torch.einsum("nNl,Nel->nNe", h, w.V)
+    out = torch.bmm(w.V, h)
     if w.o is not None:
-        out = out + w.o
+        out = out + w.o[:, :, None]
     return Forward(z, h, out)
 
 
 def loss_and_grad(out: torch.Tensor, target: torch.Tensor, loss: str, need_grad: bool = True):
-    """Per-network mean loss (N,) and dL/dout (n, N, e).
+    """Per-network mean loss (N,) and dL/dout (N, e, n).
 
-    target: (n, e) float for mse / bce, (n, e) one-hot for cross_entropy. bce and cross_entropy
-    take logits, as BCEWithLogitsLoss and CrossEntropyLoss do.
+    target: (e, n), float targets for mse / bce, one-hot for cross_entropy. bce and
+    cross_entropy take logits, as BCEWithLogitsLoss and CrossEntropyLoss do.
     """
-    n, N, e = out.shape
-    t = target[:, None, :]
+    N, e, n = out.shape
     if loss == "mse":
-        diff = out - t
-        value = (diff * diff).mean(dim=(0, 2))
-        grad = diff * (2.0 / (n * e)) if need_grad else None
+        diff = out - target
+        value = (diff * diff).mean(dim=(1, 2))
+        grad = diff.mul_(2.0 / (n * e)) if need_grad else None
     elif loss == "bce":
-        value = (torch.nn.functional.softplus(out) - t * out).mean(dim=(0, 2))
-        grad = (torch.sigmoid(out) - t) * (1.0 / (n * e)) if need_grad else None
+        value = (torch.nn.functional.softplus(out) - target * out).mean(dim=(1, 2))
+        grad = (torch.sigmoid(out) - target).mul_(1.0 / (n * e)) if need_grad else None
     elif loss == "cross_entropy":
-        logp = torch.log_softmax(out, dim=2)
-        value = -(logp * t).sum(2).mean(0)
-        grad = (logp.exp() - t) * (1.0 / n) if need_grad else None
+        logp = torch.log_softmax(out, dim=1)
+        value = -(logp * target).sum(1).mean(1)
+        grad = (logp.exp() - target).mul_(1.0 / n) if need_grad else None
     else:
         raise ValueError(loss)
     return value, grad
 
 
-def backward(w: Weights, x: torch.Tensor, fw: Forward, grad_out: torch.Tensor, activation: str, slope: float = 0.01) -> Weights:
+def output_grad(out: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    """dL/dout alone, for training steps that do not report the loss value."""
+    N, e, n = out.shape
+    if loss == "mse":
+        return (out - target).mul_(2.0 / (n * e))
+    if loss == "bce":
+        return torch.sigmoid(out).sub_(target).mul_(1.0 / (n * e))
+    return torch.softmax(out, dim=1).sub_(target).mul_(1.0 / n)
+
+
+def backward(w: Weights, xt: torch.Tensor, fw: Forward, grad_out: torch.Tensor, activation: str, slope: float = 0.01) -> Weights:
     """Gradients of the summed per-network losses with respect to every network's parameters."""
-    N, l, d = w.W.shape
-    n = x.shape[0]
-    if w.V.shape[1] == 1:
-        g = grad_out[:, :, 0:1]  # (n, N, 1)
-        dV = (g * fw.h).sum(0).unsqueeze(1)  # (N, 1, l)
-        dh = g * w.V[:, 0, :]  # (n, N, l)
-    else:
-        dV = torch.einsum("nNe,nNl->Nel", grad_out, fw.h)
-        dh = torch.einsum("nNe,Nel->nNl", grad_out, w.V)
-    if activation == "relu":
-        dz = dh.masked_fill_(fw.z <= 0, 0.0)
-    else:
-        dz = dh.mul_(activate_grad(fw.z, fw.h, activation, slope))
-    dz2 = dz.view(n, N * l)
-    dW = (dz2.T @ x).view(N, l, d)
-    db = dz2.sum(0).view(N, l) if w.b is not None else None
-    do = grad_out.sum(0) if w.o is not None else None
-    return Weights(dW, db, dV, do)
+    N, l, d_eff = w.W.shape
+    dV = torch.bmm(grad_out, fw.h.transpose(1, 2))  # (N, e, l)
+    dh = torch.bmm(w.V.transpose(1, 2), grad_out)  # (N, l, n)
+    dz = activation_backward(dh, fw.z, fw.h, activation, slope)
+    dW = (dz.view(N * l, -1) @ xt.T).view(N, l, d_eff)
+    do = grad_out.sum(2) if w.o is not None else None
+    return Weights(dW, dV, do)

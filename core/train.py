@@ -23,7 +23,7 @@ from core.config import Config, ConfigError
 from core.data import Dataset, load_dataset
 from core.init import initial_params
 from core.invariants import classify, neuron_status, rebalance_factors, sign_string
-from core.model import Weights, backward, forward, loss_and_grad
+from core.model import Weights, backward, design, forward, loss_and_grad, output_grad
 from core.snapshot import Classification, Hop, Params, Snapshot
 
 ADAM_BETAS = (0.9, 0.999)
@@ -70,26 +70,29 @@ def environment(device: torch.device) -> dict:
 
 
 def _stack(params: list[Params], device, dtype) -> Weights:
-    def t(name):
-        arrays = [getattr(p, name) for p in params]
-        if arrays[0] is None:
-            return None
+    def t(arrays):
         return torch.as_tensor(np.stack(arrays), dtype=dtype, device=device).contiguous()
 
-    return Weights(t("hidden_weight"), t("hidden_bias"), t("output_weight"), t("output_bias"))
+    o = t([p.output_bias for p in params]) if params[0].output_bias is not None else None
+    return Weights(t([p.incoming for p in params]), t([p.output_weight for p in params]), o)
 
 
-def unstack(w: Weights, index: int) -> Params:
-    def a(t):
-        return None if t is None else t[index].detach().cpu().numpy().astype(np.float64)
-
-    return Params(a(w.W), a(w.b), a(w.V), a(w.o))
+def unstack(w: Weights, index: int, bias: bool) -> Params:
+    W = w.W[index].detach().cpu().numpy().astype(np.float64)
+    return Params(
+        hidden_weight=W[:, :-1] if bias else W,
+        hidden_bias=W[:, -1] if bias else None,
+        output_weight=w.V[index].detach().cpu().numpy().astype(np.float64),
+        output_bias=None if w.o is None else w.o[index].detach().cpu().numpy().astype(np.float64),
+    )
 
 
 def _targets(y: np.ndarray, loss: str, outputs: int, device, dtype) -> torch.Tensor:
+    """Targets as (e, n): one-hot rows for cross_entropy."""
     if loss == "cross_entropy":
-        return torch.nn.functional.one_hot(torch.as_tensor(y, dtype=torch.long, device=device), outputs).to(dtype)
-    return torch.as_tensor(y, dtype=dtype, device=device)
+        y = torch.nn.functional.one_hot(torch.as_tensor(y, dtype=torch.long, device=device), outputs).to(dtype)
+        return y.T.contiguous()
+    return torch.as_tensor(y, dtype=dtype, device=device).T.contiguous()
 
 
 class Sweep:
@@ -101,17 +104,18 @@ class Sweep:
         self.dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
         m, t = config.model, config.train
         self.activation, self.slope, self.loss = m.activation, m.negative_slope, t.loss
-        self.x = torch.as_tensor(dataset.x_train, dtype=self.dtype, device=device)
+        self.bias = m.bias
+        self.x = design(torch.as_tensor(dataset.x_train, dtype=self.dtype, device=device), m.bias)
         self.y = _targets(dataset.y_train, t.loss, m.outputs, device, self.dtype)
         self.x_test = self.y_test = None
         if dataset.x_test is not None and len(dataset.x_test):
-            self.x_test = torch.as_tensor(dataset.x_test, dtype=self.dtype, device=device)
+            self.x_test = design(torch.as_tensor(dataset.x_test, dtype=self.dtype, device=device), m.bias)
             self.y_test = _targets(dataset.y_test, t.loss, m.outputs, device, self.dtype)
         self.w = _stack(params, device, self.dtype)
         self.c0 = self.w.conserved()
         self.steps_done = 0
         self.state: list[list[torch.Tensor]] = []  # optimizer buffers, one list per parameter
-        n = self.x.shape[0]
+        n = self.x.shape[1]
         self.batch_size = min(t.batch_size or n, n)
         self._order = torch.arange(n, device=device)
         self._cursor = n
@@ -122,7 +126,7 @@ class Sweep:
         return self.w.W.shape[0]
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        n = self.x.shape[0]
+        n = self.x.shape[1]
         if self.batch_size >= n:
             return self.x, self.y
         if self._cursor + self.batch_size > n:
@@ -131,13 +135,12 @@ class Sweep:
             self._cursor = 0
         idx = self._order[self._cursor:self._cursor + self.batch_size]
         self._cursor += self.batch_size
-        return self.x[idx], self.y[idx]
+        return self.x[:, idx].contiguous(), self.y[:, idx]
 
     def gradients(self) -> Weights:
         x, y = self._batch()
         fw = forward(self.w, x, self.activation, self.slope)
-        _, g = loss_and_grad(fw.out, y, self.loss)
-        return backward(self.w, x, fw, g, self.activation, self.slope)
+        return backward(self.w, x, fw, output_grad(fw.out, y, self.loss), self.activation, self.slope)
 
     def step(self) -> None:
         """One optimizer step for every network."""
@@ -146,10 +149,8 @@ class Sweep:
         params, gs = self.w.tensors(), grads.tensors()
         if t.weight_decay:
             # L2 on W_k (bias included) and v_k; the output bias belongs to no neuron.
-            decayed = [self.w.W, self.w.b, self.w.V]
-            for p, g in zip(params, gs):
-                if any(p is q for q in decayed):
-                    g.add_(p, alpha=t.weight_decay)
+            grads.W.add_(self.w.W, alpha=t.weight_decay)
+            grads.V.add_(self.w.V, alpha=t.weight_decay)
         self.steps_done += 1
         if t.optimizer in ("gd", "sgd", "projected_gd"):
             for p, g in zip(params, gs):
@@ -177,24 +178,23 @@ class Sweep:
         """Rescale every neuron back onto its initial quadric c_k = c_k(0); the function is unchanged."""
         a = rebalance_factors(self.w.incoming_sq(), self.w.outgoing_sq(), self.c0)
         self.w.W.mul_(a[:, :, None])
-        if self.w.b is not None:
-            self.w.b.mul_(a)
         self.w.V.div_(a[:, None, :])
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, torch.Tensor]:
-        """Full train loss (and test loss, accuracies) for every network: tensors of shape (N,)."""
+    def evaluate(self, w: Weights | None = None) -> dict[str, torch.Tensor]:
+        """Full train loss (and test loss, accuracies) of every network in `w` (default: the sweep's): (N,)."""
+        w = w or self.w
         out = {}
         for split, x, y in (("train", self.x, self.y), ("test", self.x_test, self.y_test)):
             if x is None:
                 continue
-            fw = forward(self.w, x, self.activation, self.slope)
+            fw = forward(w, x, self.activation, self.slope)
             value, _ = loss_and_grad(fw.out, y, self.loss, need_grad=False)
             out[f"{split}_loss"] = value
             if self.loss == "bce":
-                out[f"{split}_accuracy"] = ((fw.out[:, :, 0] > 0) == (y[:, None, 0] > 0.5)).to(self.dtype).mean(0)
+                out[f"{split}_accuracy"] = ((fw.out[:, 0] > 0) == (y[0] > 0.5)).to(self.dtype).mean(1)
             elif self.loss == "cross_entropy":
-                out[f"{split}_accuracy"] = (fw.out.argmax(2) == y.argmax(1)[:, None]).to(self.dtype).mean(0)
+                out[f"{split}_accuracy"] = (fw.out.argmax(1) == y.argmax(0)).to(self.dtype).mean(1)
         return out
 
 
@@ -287,6 +287,13 @@ def sweep(
     )
 
 
+# Snapshots are computed in batches: the weights at each snapshot step are copied (cheap) and
+# every FLUSH_SECONDS the copies are evaluated together as one small sweep, so a snapshot costs a
+# tensor copy in the step loop rather than a dozen small kernels and a device sync.
+FLUSH_SECONDS = 0.1
+MAX_PENDING = 256
+
+
 class Trainer:
     """One run, streamed: iterate `run()` for Snapshots; `stop()` may be called from any thread."""
 
@@ -301,6 +308,7 @@ class Trainer:
         self.initial = self._classify(self.sweep.w)
         self.final: Classification | None = None
         self.final_params: Params | None = None
+        self.last: Snapshot | None = None
         self.status = "ready"
         self.hops: list[Hop] = []
         self.steps_per_second = 0.0
@@ -319,37 +327,44 @@ class Trainer:
         sign = np.sign(w.V[0, 0].cpu().numpy()).astype(np.int8)
         return classify(w2 - v2, sign, self.d_eff, self.config.model.outputs, w2 + v2)
 
-    def _snapshot(self, step: int, started: float, with_params: bool) -> Snapshot:
-        s, w = self.sweep, self.sweep.w
-        ev = s.evaluate()
-        # One transfer per snapshot: losses and per-neuron norms packed into a single tensor.
-        l = w.W.shape[1]
-        v_first = w.V[0, 0]
-        keys = sorted(ev)
-        packed = torch.cat([w.incoming_sq()[0], w.outgoing_sq()[0], v_first, s.c0[0]] + [ev[k] for k in keys])
-        values = packed.cpu().numpy().astype(np.float64)
-        w2, v2, v0, c0 = (values[i * l:(i + 1) * l] for i in range(4))
-        scalars = dict(zip(keys, values[4 * l:]))
-        c = w2 - v2
-        v_sign = np.sign(v0).astype(np.int8)
-        v_norm = np.sqrt(v2)
-        v = v0 if self.config.model.outputs == 1 else np.where(v_sign < 0, -v_norm, v_norm)
-        status = neuron_status(c, w2 + v2)
-        self._max_drift = max(self._max_drift, float(np.max(np.abs(c - c0))) if l else 0.0)
-        hops = []
-        if self._prev is not None and self.config.model.outputs == 1:
-            prev_c, prev_sign = self._prev
-            for k in np.flatnonzero((prev_c < 0) & (v_sign != prev_sign) & (v_sign != 0)):
-                hops.append(Hop(step, int(k), float(prev_c[k]), float(c[k]), int(prev_sign[k]), int(v_sign[k])))
-        self._prev = (c, v_sign)
-        self.hops.extend(hops)
-        return Snapshot(
-            step=step, loss=float(scalars["train_loss"]), test_loss=_opt(scalars.get("test_loss")),
-            accuracy=_opt(scalars.get("train_accuracy")), test_accuracy=_opt(scalars.get("test_accuracy")),
-            c=c, w_norm=np.sqrt(w2), v=v, v_sign=v_sign, signs=sign_string(v_sign, status),
-            max_drift=self._max_drift, elapsed=time.perf_counter() - started, hops=hops,
-            params=unstack(w, 0) if with_params else None,
+    def _snapshots(self, pending: list[tuple[int, Weights, bool]], started: float) -> list[Snapshot]:
+        """Evaluate the weight copies taken at snapshot steps, all at once, into Snapshots."""
+        w = Weights(
+            torch.cat([p[1].W for p in pending]), torch.cat([p[1].V for p in pending]),
+            None if pending[0][1].o is None else torch.cat([p[1].o for p in pending]),
         )
+        ev = self.sweep.evaluate(w)
+        keys = sorted(ev)
+        # One transfer for the whole batch: per-neuron norms, first output weights, losses.
+        packed = torch.cat([w.incoming_sq(), w.outgoing_sq(), w.V[:, 0, :]] + [ev[k][:, None] for k in keys], dim=1)
+        values = packed.cpu().numpy().astype(np.float64)
+        c0 = self._c0
+        l = w.W.shape[1]
+        one_output = self.config.model.outputs == 1
+        elapsed = time.perf_counter() - started
+        snaps = []
+        for (step, copy, with_params), row in zip(pending, values):
+            w2, v2, v0 = row[:l], row[l:2 * l], row[2 * l:3 * l]
+            scalars = dict(zip(keys, row[3 * l:]))
+            c = w2 - v2
+            v_sign = np.sign(v0).astype(np.int8)
+            v = v0 if one_output else np.where(v_sign < 0, -1.0, 1.0) * np.sqrt(v2)
+            status = neuron_status(c, w2 + v2)
+            self._max_drift = max(self._max_drift, float(np.max(np.abs(c - c0))))
+            hops = []
+            if self._prev is not None and one_output:
+                prev_c, prev_sign = self._prev
+                for k in np.flatnonzero((prev_c < 0) & (v_sign != prev_sign) & (v_sign != 0)):
+                    hops.append(Hop(step, int(k), float(prev_c[k]), float(c[k]), int(prev_sign[k]), int(v_sign[k])))
+            self._prev = (c, v_sign)
+            snaps.append(Snapshot(
+                step=step, loss=float(scalars["train_loss"]), test_loss=_opt(scalars.get("test_loss")),
+                accuracy=_opt(scalars.get("train_accuracy")), test_accuracy=_opt(scalars.get("test_accuracy")),
+                c=c, w_norm=np.sqrt(w2), v=v, v_sign=v_sign, signs=sign_string(v_sign, status),
+                max_drift=self._max_drift, elapsed=elapsed, hops=hops,
+                params=unstack(copy, 0, self.config.model.bias) if with_params else None,
+            ))
+        return snaps
 
     def run(self) -> Iterator[Snapshot]:
         """Train, yielding a Snapshot at step 0, every log_every steps and at the end.
@@ -362,26 +377,33 @@ class Trainer:
         checkpoint = t.checkpoint_every or 100 * every
         next_checkpoint = 0
         self._max_drift, self._prev = 0.0, None
+        self._c0 = self.sweep.c0[0].cpu().numpy().astype(np.float64)
         self.status = "running"
         started = time.perf_counter()
-        good = self.sweep.w.clone()
+        last_flush = -float("inf")
+        pending: list[tuple[int, Weights, bool]] = []
         step = 0
-        last: Snapshot | None = None
         try:
             while True:
                 done = step == t.steps or self._stop.is_set()
                 if step % every == 0 or done:
                     with_params = done or step >= next_checkpoint
-                    snap = self._snapshot(step, started, with_params)
-                    if not np.isfinite(snap.loss):
-                        self.status = "diverged"
-                        self.sweep.w = good
-                        break
                     if with_params:
                         next_checkpoint = step + checkpoint
-                    good = self.sweep.w.clone()
-                    last = snap
-                    yield snap
+                    pending.append((step, self.sweep.w.clone(), with_params))
+                    now = time.perf_counter()
+                    if done or now - last_flush > FLUSH_SECONDS or len(pending) >= MAX_PENDING:
+                        last_flush = now
+                        batch, pending = pending, []
+                        for snap, (_, copy, _) in zip(self._snapshots(batch, started), batch):
+                            if not np.isfinite(snap.loss):
+                                self.status = "diverged"
+                                break
+                            self.last, good = snap, copy
+                            yield snap
+                        if self.status == "diverged":
+                            self.sweep.w = good if self.last else self.sweep.w
+                            break
                     if done:
                         self.status = "completed" if step == t.steps else "interrupted"
                         break
@@ -395,10 +417,9 @@ class Trainer:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self.steps_per_second = (last.step if last else 0) / elapsed if elapsed > 0 else 0.0
-            self.final_params = unstack(self.sweep.w, 0)
+            self.steps_per_second = step / elapsed if elapsed > 0 else 0.0
+            self.final_params = unstack(self.sweep.w, 0, self.config.model.bias)
             self.final = self._classify(self.sweep.w)
-        self.last = last
 
 
 def _opt(x) -> float | None:
