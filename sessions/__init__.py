@@ -1,0 +1,29 @@
+"""The session store: record runs as they train, list, replay, export and import them.
+
+    from sessions import open_store
+    store = open_store()                     # --store, $RELULAB_STORE or the user data directory
+    with store.create_session(config, environment) as w:
+        w.append(snapshot)                   # buffered; committed about once a second
+    session = store.load(w.id[:4])           # any unique prefix of the id
+    session.series(max_points=1000)          # for plots, extremes kept
+"""
+
+from sessions.reader import Session
+from sessions.schema import SCHEMA_VERSION, StoreError
+from sessions.store import STATUSES, SessionInfo, Store, default_store_path, open_store
+from sessions.transfer import write_csv
+from sessions.writer import FINAL_STATUSES, SessionWriter
+
+__all__ = [
+    "FINAL_STATUSES",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "Session",
+    "SessionInfo",
+    "SessionWriter",
+    "Store",
+    "StoreError",
+    "default_store_path",
+    "open_store",
+    "write_csv",
+]

@@ -1,0 +1,245 @@
+"""`relulab sessions`: list, show, delete, export, import, csv, rename, tag and note recorded runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from sessions import Store, StoreError
+from sessions import open_store as _open_store
+from sessions.store import STATUSES, SessionInfo
+
+STORE_HELP = "session store directory (default: $RELULAB_STORE, else the user data directory)"
+
+
+def add_store_argument(parser: argparse.ArgumentParser, nested: bool = False) -> None:
+    """Add `--store DIR`. `nested` for a sub-subcommand whose parent has it too: the parent's
+    value then survives when the option is not repeated after the sub-subcommand."""
+    parser.add_argument("--store", metavar="DIR", help=STORE_HELP, default=argparse.SUPPRESS if nested else None)
+
+
+def open_store(args_store: str | None) -> Store:
+    """--store DIR, else $RELULAB_STORE, else <user data dir>/sessions."""
+    return _open_store(args_store)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("sessions", help="recorded runs: list, show, export, import, ...",
+                              description=__doc__)
+    add_store_argument(p)
+    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+    sub = p.add_subparsers(dest="sessions_command", metavar="ACTION")
+
+    def action(name: str, func, help: str) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=help, description=help)
+        add_store_argument(q, nested=True)
+        q.set_defaults(func=func)
+        return q
+
+    q = action("list", cmd_list, "list sessions, newest first")
+    q.add_argument("--tag", help="only sessions with this tag")
+    q.add_argument("--status", choices=STATUSES, help="only sessions with this status")
+    q.add_argument("--json", action="store_true", help="print a JSON array")
+
+    q = action("show", cmd_show, "one session: summary, classification, hops")
+    q.add_argument("id", metavar="ID", help="session id (any unique prefix) or name")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+
+    q = action("delete", cmd_delete, "delete a session")
+    q.add_argument("id", metavar="ID")
+
+    q = action("export", cmd_export, "write a session into one file another machine can import")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("-o", "--output", metavar="FILE", help="export file (default: <id>.relulab in this directory)")
+
+    q = action("import", cmd_import, "add the session in an export file to the store")
+    q.add_argument("file", metavar="FILE")
+
+    q = action("csv", cmd_csv, "write a session's series as CSV files")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("-o", "--output", metavar="DIR", default=".", help="directory for the CSV files (default: .)")
+    q.add_argument("--max-points", type=int, metavar="N", help="downsample to at most N rows, keeping extremes")
+
+    q = action("rename", cmd_rename, "give a session a name")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("name", metavar="NAME", help="new name ('' removes it)")
+
+    q = action("tag", cmd_tag, "add tags to a session (or remove them)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("tags", metavar="TAG", nargs="+")
+    q.add_argument("--remove", action="store_true", help="remove these tags instead")
+
+    q = action("note", cmd_note, "add a note to a session")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("text", metavar="TEXT", nargs="+")
+    q.add_argument("--replace", action="store_true", help="replace the notes instead of adding a paragraph")
+
+
+# -- output helpers -------------------------------------------------------------------------------
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(soft_wrap=False, highlight=False)
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def _time(t: float | None) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else ""
+
+
+def _num(x) -> str:
+    return "" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+STATUS_STYLE = {"running": "cyan", "completed": "green", "interrupted": "yellow", "diverged": "red", "failed": "red"}
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def cmd_list(args) -> int:
+    infos = open_store(args.store).list(tag=args.tag, status=args.status)
+    if args.json:
+        _print_json([i.to_dict() for i in infos])
+        return 0
+    from rich.table import Table
+
+    console = _console()
+    if not infos:
+        console.print("no sessions" + (" match" if args.tag or args.status else " yet"))
+        return 0
+    numeric = ("steps", "loss", "test loss", "l-", "comp.")
+    columns = ("id", "name", "status", "created") + numeric + ("tags", "config")
+    rows = [
+        (i.id, i.name or "", i.status, _time(i.created), _num(i.final.get("step")), _num(i.final.get("loss")),
+         _num(i.final.get("test_loss")), _num(i.pathological), _num(i.components), ", ".join(i.tags), i.summary)
+        for i in infos
+    ]
+    table = Table(box=None, header_style="bold")
+    for k, column in enumerate(columns):
+        squeezable = column in ("name", "tags", "config")  # the rest keep their width in a narrow terminal
+        width = max(len(column), *(len(r[k]) for r in rows))
+        table.add_column(column, justify="right" if column in numeric else "left", no_wrap=True,
+                         overflow="ellipsis", min_width=None if squeezable else width)
+    for row in rows:
+        table.add_row(*row[:2], f"[{STATUS_STYLE.get(row[2], '')}]{row[2]}[/]", *row[3:])
+    console.print(table)
+    return 0
+
+
+def cmd_show(args) -> int:
+    session = open_store(args.store).load(args.id)
+    if args.json:
+        _print_json(_json_safe(session.to_dict()))
+        return 0
+    from rich.table import Table
+
+    console = _console()
+    i: SessionInfo = session.info
+    env = session.environment
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("id", i.id)
+    head.add_row("name", i.name or "")
+    head.add_row("status", f"[{STATUS_STYLE.get(i.status, '')}]{i.status}[/]" + (f"  ({i.error})" if i.error else ""))
+    head.add_row("kind", i.kind)
+    head.add_row("created", _time(i.created) + (f"   ended {_time(i.ended)}" if i.ended else ""))
+    head.add_row("config", i.summary)
+    head.add_row("machine", ", ".join(f"{k} {v}" for k, v in env.items() if k in ("host", "device", "torch", "python")))
+    head.add_row("snapshots", f"{i.snapshots}" + (f" (last step {i.final['step']})" if i.final.get("step") is not None else ""))
+    final = i.final
+    head.add_row("final", "  ".join(f"{k} {_num(final.get(k))}" for k in ("loss", "test_loss", "accuracy", "test_accuracy")
+                                     if final.get(k) is not None))
+    head.add_row("tags", ", ".join(i.tags))
+    console.print(head)
+    for title, c in (("initial", session.initial), ("final", session.final)):
+        if c is not None:
+            console.print(f"[bold]{title} classification[/]: l- = {c.pathological} of {len(c.c)}, "
+                          f"{c.components} components ({c.effective_components} up to symmetry), signs {c.signs or '(none)'}")
+    if session.hops:
+        table = Table(title=f"component hops ({len(session.hops)})", box=None, header_style="bold")
+        for column in ("step", "neuron", "c before", "c after", "sign"):
+            table.add_column(column, justify="right")
+        for h in session.hops[:20]:
+            table.add_row(str(h.step), str(h.neuron), f"{h.c_before:.4g}", f"{h.c_after:.4g}",
+                          f"{'+' if h.sign_before > 0 else '-'} -> {'+' if h.sign_after > 0 else '-'}")
+        console.print(table)
+        if len(session.hops) > 20:
+            console.print(f"... and {len(session.hops) - 20} more (--json lists them all)")
+    results = session.result_names()
+    if results:
+        console.print("[bold]results[/]: " + ", ".join(results))
+    if session.notes:
+        console.print("[bold]notes[/]\n" + session.notes, markup=False)
+    return 0
+
+
+def _json_safe(x):
+    """NaN and infinities (diverged runs) as null, so the output is valid JSON."""
+    if isinstance(x, float):
+        return x if x == x and abs(x) != float("inf") else None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def cmd_delete(args) -> int:
+    session_id = open_store(args.store).delete(args.id)
+    print(f"deleted {session_id}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    store = open_store(args.store)
+    session_id = store.resolve(args.id)
+    path = store.export(session_id, args.output or f"{session_id}.relulab")
+    print(f"exported {session_id} to {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_import(args) -> int:
+    session_id = open_store(args.store).import_(args.file)
+    print(session_id)
+    return 0
+
+
+def cmd_csv(args) -> int:
+    from sessions import write_csv
+
+    if args.max_points is not None and args.max_points < 2:
+        raise StoreError(f"--max-points {args.max_points}: must be at least 2")
+    session = open_store(args.store).load(args.id)
+    for path in write_csv(session, Path(args.output), args.max_points):
+        print(path)
+    return 0
+
+
+def cmd_rename(args) -> int:
+    session_id = open_store(args.store).rename(args.id, args.name)
+    print(f"{session_id}: {args.name or '(no name)'}")
+    return 0
+
+
+def cmd_tag(args) -> int:
+    store = open_store(args.store)
+    tags = store.tag(args.id, args.tags, remove=args.remove)
+    print(f"{store.resolve(args.id)}: {', '.join(tags) or '(no tags)'}")
+    return 0
+
+
+def cmd_note(args) -> int:
+    open_store(args.store).note(args.id, " ".join(args.text), replace=args.replace)
+    return 0

@@ -1,0 +1,158 @@
+"""The on-disk format: one SQLite database per store, the same tables in an export file.
+
+A store database and an export file share this schema; an export simply holds one session.
+`PRAGMA application_id` marks a file as ours and `PRAGMA user_version` carries the schema
+version, so a file from a newer relulab, or any other SQLite file, is refused by name.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from core.errors import UserError
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x524C4142  # "RLAB"
+
+# Seconds a connection waits for another writer's transaction before giving up. Writers commit
+# small batches about once a second, so this only runs out when something is badly wrong.
+BUSY_TIMEOUT = 30.0
+
+
+class StoreError(UserError):
+    """A fault of the session store or of a session file; the message is one line."""
+
+
+TABLES = {
+    # One row per session. `last` is the newest snapshot's scalars (JSON) so `list` never has to
+    # read snapshot data; writer_* identify the recording process for crash detection.
+    "sessions": """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created REAL NOT NULL,
+            ended REAL,
+            config TEXT,
+            summary TEXT NOT NULL DEFAULT '',
+            environment TEXT NOT NULL DEFAULT '{}',
+            tags TEXT NOT NULL DEFAULT '[]',
+            notes TEXT NOT NULL DEFAULT '',
+            hidden INTEGER,
+            inputs INTEGER,
+            outputs INTEGER,
+            array_dtype TEXT,
+            initial TEXT,
+            final TEXT,
+            snapshots INTEGER NOT NULL DEFAULT 0,
+            last TEXT,
+            error TEXT,
+            writer_host TEXT,
+            writer_pid INTEGER,
+            writer_token TEXT,
+            heartbeat REAL
+        )""",
+    # Snapshots come in fixed-size blocks. This small table holds each block's step range and a
+    # summary (first / min / max / last of every series), which is all a downsampled plot needs.
+    "blocks": """
+        CREATE TABLE blocks (
+            session TEXT NOT NULL,
+            block INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            step_first INTEGER NOT NULL,
+            step_last INTEGER NOT NULL,
+            summary BLOB NOT NULL,
+            PRIMARY KEY (session, block)
+        )""",
+    # The full-resolution columns of each block, as raw little-endian buffers.
+    "block_data": """
+        CREATE TABLE block_data (
+            session TEXT NOT NULL,
+            block INTEGER NOT NULL,
+            steps BLOB NOT NULL,
+            scalars BLOB NOT NULL,
+            present BLOB NOT NULL,
+            c BLOB NOT NULL,
+            w_norm BLOB NOT NULL,
+            v BLOB NOT NULL,
+            v_sign BLOB NOT NULL,
+            signs TEXT NOT NULL,
+            PRIMARY KEY (session, block)
+        )""",
+    "hops": """
+        CREATE TABLE hops (
+            session TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            neuron INTEGER NOT NULL,
+            c_before REAL NOT NULL,
+            c_after REAL NOT NULL,
+            sign_before INTEGER NOT NULL,
+            sign_after INTEGER NOT NULL
+        )""",
+    # Parameter checkpoints: one .npy blob per array (read back with allow_pickle=False).
+    "checkpoints": """
+        CREATE TABLE checkpoints (
+            session TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (session, step, name)
+        )""",
+    # Named results of sweeps and experiments: kind 'array' (.npy bytes) or 'json' (text).
+    "results": """
+        CREATE TABLE results (
+            session TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (session, name)
+        )""",
+}
+
+INDEXES = {
+    "hops_by_session": "CREATE INDEX hops_by_session ON hops (session, step)",
+    "sessions_by_created": "CREATE INDEX sessions_by_created ON sessions (created)",
+}
+
+
+def connect(path: str | Path, *, uri: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode: every transaction is an explicit BEGIN ... COMMIT."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False, uri=uri)
+    # Views and triggers in a file from elsewhere may not call functions with side effects.
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Create the schema inside the caller's transaction and stamp the file as ours."""
+    for sql in TABLES.values():
+        conn.execute(sql)
+    for sql in INDEXES.values():
+        conn.execute(sql)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def columns(conn: sqlite3.Connection, table: str, schema: str = "main") -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA {schema}.table_info({table})")]
+
+
+def check_ours(conn: sqlite3.Connection, what: str, schema: str = "main") -> int:
+    """Raise StoreError unless the database is ours and not newer; return its schema version (0: empty)."""
+    version = conn.execute(f"PRAGMA {schema}.user_version").fetchone()[0]
+    app = conn.execute(f"PRAGMA {schema}.application_id").fetchone()[0]
+    objects = conn.execute(f"SELECT count(*) FROM {schema}.sqlite_master").fetchone()[0]
+    if version == 0 and app == 0 and objects == 0:
+        return 0
+    if app != APPLICATION_ID:
+        raise StoreError(f"{what}: not a relulab file (an SQLite database of some other program)")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{what}: written by a newer relulab (format version {version}; this one reads up to "
+            f"{SCHEMA_VERSION}): upgrade relulab to open it"
+        )
+    if version < 1:
+        raise StoreError(f"{what}: not a relulab file (no format version)")
+    return version
