@@ -8,6 +8,7 @@ dataclasses, so a field is declared exactly once, here.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import sys
@@ -149,7 +150,8 @@ def _allowed(section: str, f: dataclasses.Field) -> str:
 
 
 def _fail(source: str, key: str, value, allowed: str) -> ConfigError:
-    shown = tomli_w.dumps({"v": value})[4:].strip() if value is not None else "(empty)"
+    # JSON spells values as TOML does (true, "text", [1.0, 2]) and always on one line.
+    shown = json.dumps(value) if value is not None else "(empty)"
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return ConfigError(f"{source}: {key} = {shown}: must be {allowed}")

@@ -39,7 +39,7 @@ def activation_backward(dh: torch.Tensor, z: torch.Tensor, h: torch.Tensor, name
         # One fused pass (the kernel autograd itself uses for ReLU).
         return torch.ops.aten.threshold_backward(dh, z, 0.0)
     if name == "leaky_relu":
-        return dh.mul_(torch.where(z > 0, 1.0, slope).to(z.dtype))
+        return torch.where(z > 0, dh, dh * slope)
     if name == "abs":
         return dh.mul_(torch.sign(z))
     if name == "linear":
