@@ -347,7 +347,7 @@ class Trainer:
             w2, v2, v0 = row[:l], row[l:2 * l], row[2 * l:3 * l]
             scalars = dict(zip(keys, row[3 * l:]))
             c = w2 - v2
-            v_sign = np.sign(v0).astype(np.int8)
+            v_sign = np.sign(np.nan_to_num(v0)).astype(np.int8)
             v = v0 if one_output else np.where(v_sign < 0, -1.0, 1.0) * np.sqrt(v2)
             status = neuron_status(c, w2 + v2)
             self._max_drift = max(self._max_drift, float(np.max(np.abs(c - c0))))
@@ -357,6 +357,7 @@ class Trainer:
                 for k in np.flatnonzero((prev_c < 0) & (v_sign != prev_sign) & (v_sign != 0)):
                     hops.append(Hop(step, int(k), float(prev_c[k]), float(c[k]), int(prev_sign[k]), int(v_sign[k])))
             self._prev = (c, v_sign)
+            self.hops.extend(hops)
             snaps.append(Snapshot(
                 step=step, loss=float(scalars["train_loss"]), test_loss=_opt(scalars.get("test_loss")),
                 accuracy=_opt(scalars.get("train_accuracy")), test_accuracy=_opt(scalars.get("test_accuracy")),

@@ -1,0 +1,194 @@
+"""The training engine against DESIGN.md: conservation, projection, obstruction, faults."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import ConfigError, config_from_dict, load_config
+from core.train import Sweep, Trainer, resolve_device, sweep
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def cfg(model=None, init=None, data=None, train=None):
+    return config_from_dict({"model": model or {}, "init": init or {}, "data": data or {}, "train": train or {}})
+
+
+def test_projected_gd_keeps_every_c_at_its_initial_value():
+    config = cfg(model={"hidden": 6}, data={"name": "teacher", "samples": 64},
+                 train={"optimizer": "projected_gd", "lr": 0.05, "steps": 3000, "dtype": "float64", "log_every": 100})
+    trainer = Trainer(config)
+    snaps = list(trainer.run())
+    c0 = trainer.initial.c
+    for s in snaps:
+        assert np.allclose(s.c, c0, rtol=1e-10, atol=1e-12 * np.abs(c0).max())
+    assert snaps[-1].loss < snaps[0].loss  # it does train
+    assert trainer.status == "completed" and snaps[-1].step == 3000
+
+
+def test_plain_gd_drift_matches_the_eta_squared_identity_step_by_step():
+    config = cfg(model={"hidden": 4}, data={"name": "teacher", "samples": 40},
+                 train={"lr": 0.2, "steps": 50, "dtype": "float64"})
+    trainer = Trainer(config)
+    s = trainer.sweep
+    eta = config.train.lr
+    for _ in range(50):
+        before = s.w.conserved().clone()
+        g = s.gradients()
+        predicted = eta**2 * ((g.W**2).sum(-1) - (g.V**2).sum(1))
+        s.step()
+        change = s.w.conserved() - before
+        assert torch.allclose(change, predicted, rtol=1e-8, atol=1e-15)
+    assert float(s.w.conserved().sub(s.c0).abs().max()) > 0  # GD does drift
+
+
+def test_weight_decay_shrinks_c_exponentially_and_keeps_its_sign():
+    lam, lr, steps = 0.5, 1e-3, 2000
+    config = cfg(model={"hidden": 3}, init={"signs": "+-"}, data={"name": "teacher", "samples": 30},
+                 train={"lr": lr, "steps": steps, "weight_decay": lam, "dtype": "float64", "log_every": steps})
+    trainer = Trainer(config)
+    final = list(trainer.run())[-1]
+    expected = trainer.initial.c * np.exp(-2 * lam * lr * steps)
+    assert np.allclose(final.c, expected, rtol=2e-2)
+    assert np.array_equal(np.sign(final.c), np.sign(trainer.initial.c))
+
+
+@pytest.mark.parametrize("example, stalls", [("abs_obstructed.toml", True), ("abs_free.toml", False)])
+def test_abs_example_stalls_from_plus_minus_and_fits_from_plus_plus(example, stalls):
+    trainer = Trainer(load_config(EXAMPLES / example))
+    last = list(trainer.run())[-1]
+    for c in (trainer.initial, trainer.final):
+        assert (c.pathological, c.components, c.effective_components) == (2, 4, 3)
+    if stalls:
+        assert last.loss > 0.05 and trainer.final.signs == "+-"
+    else:
+        assert last.loss < 1e-8 and trainer.final.signs == "++"
+
+
+def test_prescribed_plus_minus_init_stalls_for_every_seed():
+    config = cfg(init={"signs": "+-"}, train={"lr": 0.05, "steps": 3000, "log_every": 3000, "dtype": "float64"})
+    result = sweep(config, seeds=list(range(8)))
+    assert np.all(result.final_loss > 0.05)
+    assert np.all(result.pathological == 2) and result.components == [4] * 8
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "sgd", "momentum", "adam", "projected_gd"])
+def test_batched_and_single_runs_agree_on_the_same_seeds(optimizer):
+    train = {"optimizer": optimizer, "lr": 0.05, "steps": 200, "dtype": "float64", "log_every": 50}
+    if optimizer == "sgd":
+        train["batch_size"] = 16
+    config = cfg(model={"hidden": 5}, data={"name": "gaussians", "samples": 80}, train=dict(train, loss="bce"))
+    seeds = [3, 11, 42]
+    result = sweep(config, seeds=seeds)
+    for i, seed in enumerate(seeds):
+        single = config_from_dict({**_dict(config), "init": {**_dict(config)["init"], "seed": seed}})
+        trainer = Trainer(single)
+        last = list(trainer.run())[-1]
+        assert last.loss == pytest.approx(result.final_loss[i], rel=1e-9)
+        assert np.allclose(last.c, result.final_c[i], rtol=1e-9)
+
+
+def _dict(config):
+    from core.config import config_to_dict
+    return config_to_dict(config)
+
+
+def test_nan_run_ends_diverged_and_keeps_its_last_good_state():
+    config = cfg(model={"hidden": 4}, data={"name": "teacher", "samples": 50},
+                 train={"lr": 50.0, "steps": 2000, "log_every": 1})
+    trainer = Trainer(config)
+    snaps = list(trainer.run())
+    assert trainer.status == "diverged"
+    assert snaps and all(np.isfinite(s.loss) for s in snaps)
+    assert snaps[-1].step < 2000
+    assert np.all(np.isfinite(trainer.final_params.hidden_weight))
+    assert np.allclose(trainer.final.c, snaps[-1].c)
+
+
+def test_stop_request_ends_the_run_within_one_step():
+    config = cfg(model={"hidden": 4}, train={"steps": 10**7, "log_every": 1})
+    trainer = Trainer(config)
+    seen = []
+    for snap in trainer.run():
+        seen.append(snap.step)
+        if snap.step == 5:
+            threading.Thread(target=trainer.stop).start()
+            stopped_at = trainer.sweep.steps_done
+            threading.Event().wait(0.05)
+    assert trainer.status == "interrupted"
+    # The thread's request lands while the loop runs; it finishes at most one step later.
+    assert seen[-1] <= trainer.sweep.steps_done <= seen[-1] + 1
+    assert seen[-1] < 10**6
+
+
+def test_stop_from_another_thread_mid_run():
+    config = cfg(model={"hidden": 4}, train={"steps": 10**8, "log_every": 1000})
+    trainer = Trainer(config)
+    timer = threading.Timer(0.3, trainer.stop)
+    timer.start()
+    snaps = list(trainer.run())
+    assert trainer.status == "interrupted"
+    assert snaps[-1].step == trainer.sweep.steps_done
+
+
+def test_cuda_without_cuda_is_a_clear_error_and_auto_falls_back():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match=r'\[train\] device = "cuda": CUDA is not available'):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError):
+        Trainer(cfg(train={"device": "cuda:1"}))
+    assert resolve_device("auto").type == "cpu"
+    assert Trainer(cfg(train={"device": "auto"})).environment["device"] == "cpu"
+
+
+def test_a_component_hop_is_reported(tmp_path):
+    # One pathological neuron (c = 0.01 - 0.0121 < 0) pushed hard towards a target of -1:
+    # a large discrete step carries v_k across zero, which gradient flow could never do.
+    path = tmp_path / "neg.csv"
+    xs = np.linspace(0.1, 1, 20)
+    path.write_text("\n".join(f"{x},-1" for x in xs))
+    config = cfg(model={"hidden": 1, "bias": False},
+                 init={"hidden_weight": [[0.1]], "output_weight": [[0.11]]},
+                 data={"path": str(path)}, train={"lr": 20.0, "steps": 3, "log_every": 1, "dtype": "float64"})
+    trainer = Trainer(config)
+    snaps = list(trainer.run())
+    assert trainer.initial.pathological == 1
+    assert trainer.hops, "expected a hop"
+    hop = trainer.hops[0]
+    assert hop.neuron == 0 and hop.c_before < 0 and hop.sign_before == 1 and hop.sign_after == -1
+    assert any(s.hops for s in snaps)
+
+
+def test_snapshots_carry_what_the_issue_lists():
+    config = cfg(model={"hidden": 3}, data={"name": "breast_cancer"},
+                 train={"loss": "bce", "steps": 40, "log_every": 10, "checkpoint_every": 20, "lr": 0.1})
+    snaps = list(Trainer(config).run())
+    assert [s.step for s in snaps] == [0, 10, 20, 30, 40]
+    assert [s.params is not None for s in snaps] == [True, False, True, False, True]
+    s = snaps[-1]
+    assert s.test_loss is not None and 0 <= s.accuracy <= 1 and 0 <= s.test_accuracy <= 1
+    assert s.c.shape == s.w_norm.shape == s.v.shape == s.v_sign.shape == (3,)
+    assert np.allclose(s.c, s.w_norm**2 - s.v**2)
+    assert s.max_drift >= 0 and s.elapsed >= 0
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_momentum_and_adam_break_the_conservation_law(optimizer):
+    config = cfg(model={"hidden": 4}, data={"name": "teacher", "samples": 40},
+                 train={"optimizer": optimizer, "lr": 0.05, "steps": 300, "dtype": "float64", "log_every": 300})
+    trainer = Trainer(config)
+    last = list(trainer.run())[-1]
+    assert last.max_drift > 1e-3
+
+
+def test_sweep_summaries():
+    config = cfg(model={"hidden": 3}, train={"steps": 100, "log_every": 25})
+    r = sweep(config, seeds=[0, 1, 2, 3])
+    assert r.final_loss.shape == (4,) and r.loss_curve.shape == (5, 4)
+    assert r.initial_c.shape == r.final_c.shape == (4, 3)
+    assert list(r.curve_steps) == [0, 25, 50, 75, 100]
+    assert r.device == "cpu" and not r.diverged.any()
