@@ -9,18 +9,22 @@ million snapshots reads a few thousand summaries instead of the data.
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.snapshot import Snapshot
 
-BLOCK = 256
+BLOCK = 128
 SCALARS = ("loss", "test_loss", "accuracy", "test_accuracy", "max_drift", "elapsed")
 OPTIONAL = ("test_loss", "accuracy", "test_accuracy")  # may be None in a Snapshot
 NEURON = ("c", "w_norm", "v")  # per-neuron float series
 DTYPES = ("<f4", "<f8")  # per-neuron arrays keep the run's precision
 STATS = 4  # summary rows: first, min, max, last
+
+
+_scalars = operator.attrgetter(*SCALARS)
 
 
 class BlockError(ValueError):
@@ -46,10 +50,8 @@ class Columns:
     @classmethod
     def from_snapshots(cls, snaps: list[Snapshot], hidden: int, dtype: str) -> "Columns":
         n = len(snaps)
-        scalars = np.array(
-            [(s.loss, s.test_loss, s.accuracy, s.test_accuracy, s.max_drift, s.elapsed) for s in snaps],
-            dtype=np.float64,  # None becomes NaN here; `present` remembers which were None
-        ).reshape(n, len(SCALARS))
+        # None becomes NaN here; `present` remembers which were None.
+        scalars = np.array(list(map(_scalars, snaps)), dtype=np.float64).reshape(n, len(SCALARS))
         present = np.array(
             [(s.test_loss is not None, s.accuracy is not None, s.test_accuracy is not None) for s in snaps],
             dtype=np.uint8,
@@ -213,8 +215,9 @@ def downsample(step_first, step_last, first, low, high, last, groups: int) -> tu
     rows = len(step_first)
     starts = np.unique(np.linspace(0, rows, groups + 1).astype(np.int64)[:-1])
     ends = np.append(starts[1:], rows) - 1
-    lo = np.fmin.reduceat(low, starts, axis=0)
-    hi = np.fmax.reduceat(high, starts, axis=0)
+    # A loop of contiguous reductions: several times faster than reduceat over axis 0 here.
+    lo = np.stack([np.fmin.reduce(low[a : b + 1], axis=0) for a, b in zip(starts, ends)])
+    hi = np.stack([np.fmax.reduce(high[a : b + 1], axis=0) for a, b in zip(starts, ends)])
     rising = last[ends] >= first[starts]
     values = np.empty((2 * len(starts),) + low.shape[1:], dtype=low.dtype)
     values[0::2] = np.where(rising, lo, hi)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from sessions.store import SessionInfo, Store
 
 REPLAY_BATCH = 8  # blocks per query while replaying
+# A downsampled series reads every snapshot while there are at most this many (snapshot, neuron)
+# cells (~100 MB at float32), and only the block summaries beyond: fast at any length.
+RAW_CELLS = 8_000_000
 
 
 def load_npy(data: bytes, what: str) -> np.ndarray:
@@ -116,24 +119,26 @@ class Session:
     def series(self, max_points: int | None = None) -> dict[str, np.ndarray]:
         """Every series by step: step, loss, test_loss, accuracy, test_accuracy, max_drift, elapsed
         (n,) and c, w_norm, v (n, hidden). With `max_points`, at most that many points, each
-        bucket of steps keeping its minimum and maximum (see blocks.downsample)."""
+        bucket of steps keeping its minimum and maximum (see blocks.downsample). Beyond RAW_CELLS
+        only block summaries are read: then at most two points per block of BLOCK snapshots."""
         if max_points is not None and max_points < 2:
             raise ValueError("max_points must be at least 2")
         if not self.hidden or not self.dtype:
             return self._as_series(np.zeros(0, np.int64), np.zeros((0, len(SCALARS))),
                                    np.zeros((0, len(NEURON), self.hidden or 0)))
-        groups = max_points // 2 if max_points else 0
-        rows = self._query(
-            "SELECT count, step_first, step_last, summary FROM blocks WHERE session = ? ORDER BY block", (self.id,))
-        total = sum(r["count"] for r in rows)
-        if max_points and total > max_points and len(rows) >= groups:
-            # Enough blocks: their summaries are all we read.
+        total = self._query("SELECT coalesce(sum(count), 0) FROM blocks WHERE session = ?", (self.id,))[0][0]
+        if max_points and total > max_points and total * self.hidden > RAW_CELLS:
+            # A long run: the block summaries are all we read. At most two points per block,
+            # so a plot may get fewer points than it asked for.
+            rows = self._query(
+                "SELECT step_first, step_last, summary FROM blocks WHERE session = ? ORDER BY block", (self.id,))
             try:
                 scalars, neuron = decode_summaries([r["summary"] for r in rows], self.hidden, self.dtype)
             except BlockError as e:
                 raise StoreError(f"session {self.id}: {e}") from None
             first = np.array([r["step_first"] for r in rows], np.int64)
             last = np.array([r["step_last"] for r in rows], np.int64)
+            groups = min(max_points // 2, len(rows))
             steps, s = downsample(first, last, *(scalars[:, k] for k in range(4)), groups)
             _, n = downsample(first, last, *(neuron[:, k] for k in range(4)), groups)
             return self._as_series(steps, s, n)
@@ -144,6 +149,7 @@ class Session:
         neuron = np.stack([cols.c, cols.w_norm, cols.v], axis=1)
         if not max_points or len(cols) <= max_points:
             return self._as_series(cols.step, cols.scalars, neuron)
+        groups = max_points // 2
         steps, s = downsample(cols.step, cols.step, cols.scalars, cols.scalars, cols.scalars, cols.scalars, groups)
         _, n = downsample(cols.step, cols.step, neuron, neuron, neuron, neuron, groups)
         return self._as_series(steps, s, n)

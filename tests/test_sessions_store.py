@@ -81,7 +81,7 @@ def test_snapshots_hops_and_checkpoints_read_back_exactly(store):
         w.set_initial(Classification.from_dict({"c": [1, -1, 2], "status": ["free", "pathological", "free"],
                                                 "v_sign": [1, -1, 1], "signs": "-", "pathological": 1,
                                                 "components": 2, "effective_components": 2}))
-        for i in range(BLOCK * 2 + 37):  # two full blocks and a partial one
+        for i in range(BLOCK * 3 + 37):  # three full blocks and a partial one (BLOCK >= 128)
             hops = [Hop(10 * i, 1, -0.5, -0.4, 1, -1)] if i % 97 == 3 else []
             params = make_params(seed=i) if i % 100 == 0 else None
             snap = make_snapshot(i, hops=hops, params=params, test_loss=i % 3 != 0)
@@ -120,9 +120,12 @@ def test_float32_runs_store_float32_and_series_is_full_resolution(store):
     assert series["test_loss"][0] == 2.0
 
 
-@pytest.mark.parametrize("n, max_points", [(5000, 20), (5000, 400), (1000, 999)])
-def test_downsampled_series_keeps_extremes(store, n, max_points):
-    """Summary mode (few buckets over many blocks) and raw mode (more buckets than blocks)."""
+@pytest.mark.parametrize("n, max_points, raw_cells", [
+    (5000, 20, 0), (5000, 400, 0), (5000, 4000, 0),  # from block summaries only (a long run)
+    (5000, 20, 10**9), (5000, 400, 10**9), (1000, 999, 10**9),  # from every snapshot
+])
+def test_downsampled_series_keeps_extremes(store, monkeypatch, n, max_points, raw_cells):
+    monkeypatch.setattr("sessions.reader.RAW_CELLS", raw_cells)
     rng = np.random.default_rng(1)
     with store.create_session(make_config(), {}) as w:
         snaps = [make_snapshot(i) for i in range(n)]
@@ -135,6 +138,10 @@ def test_downsampled_series_keeps_extremes(store, n, max_points):
     full = store.load(w.id).series()
     small = store.load(w.id).series(max_points=max_points)
     assert len(small["step"]) <= max_points
+    if raw_cells == 0:
+        assert len(small["step"]) >= min(max_points - 1, 2 * (n // BLOCK)) - 2
+    else:
+        assert len(small["step"]) >= max_points - 1
     assert np.all(np.diff(small["step"]) >= 0)
     for name in ("loss", "max_drift", "c", "v", "w_norm"):
         assert np.array_equal(np.nanmax(small[name], axis=0), np.nanmax(full[name], axis=0)), name

@@ -1,0 +1,190 @@
+"""Session store benchmarks: replay of a long run, and what recording costs a live run.
+
+Replay: a session of 1,000,000 snapshots x 64 neurons is written through the normal writer, then
+a fresh process opens the store, loads the session and asks for its series downsampled for a
+plot (1,000 points). Target: under 1 s.
+
+Recording overhead: a live Trainer run (hidden = 64, log_every = 1, CPU) with every snapshot
+recorded vs the same run not recorded, alternating in rounds.
+Target: at most 5% slower. Also the writer's own cost per snapshot on a simulated stream.
+
+    python bench/bench_store.py [--snapshots 1000000] [--steps 3000] [--rounds 16] [--repeats 5] [--skip-replay]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from core.config import Config, replace  # noqa: E402
+from core.snapshot import Snapshot  # noqa: E402
+from sessions import Store  # noqa: E402
+
+HIDDEN = 64
+CHUNK = 10_000  # snapshots generated at a time, to keep memory flat
+
+
+def bench_config(steps: int = 1000) -> Config:
+    config = replace(Config(), "model", hidden=HIDDEN)
+    return replace(config, "train", log_every=1, steps=steps, device="cpu", dtype="float32")
+
+
+def synthetic_stream(n: int, hidden: int = HIDDEN):
+    """Snapshots shaped like the trainer's (float64 arrays), with slowly drifting c_k and noise."""
+    rng = np.random.default_rng(0)
+    c0 = rng.standard_normal(hidden)
+    for start in range(0, n, CHUNK):
+        steps = np.arange(start, min(n, start + CHUNK))
+        c = c0 + 1e-6 * steps[:, None] + 1e-3 * rng.standard_normal((len(steps), hidden))
+        v = rng.standard_normal((len(steps), hidden))
+        w_norm = np.sqrt(np.abs(c) + v**2)
+        v_sign = np.sign(v).astype(np.int8)
+        for i, step in enumerate(steps):
+            yield Snapshot(int(step), 1.0 / (1 + step), None, None, None, c[i], w_norm[i], v[i], v_sign[i],
+                           "+-", 1e-6 * step, 1e-4 * step)
+
+
+def write_session(path: Path, n: int) -> tuple[str, float]:
+    store = Store(path)
+    started = time.perf_counter()
+    with store.create_session(bench_config(n), {"device": "cpu"}, name="bench") as w:
+        for snap in synthetic_stream(n):
+            w.append(snap)
+    return w.id, time.perf_counter() - started
+
+
+OPEN_AND_PLOT = """
+import sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, {repo!r})
+from sessions import Store
+t1 = time.perf_counter()
+store = Store({path!r})
+session = store.load({sid!r})
+series = session.series(max_points={points})
+t2 = time.perf_counter()
+assert len(series["step"]) <= {points} and series["c"].shape[1] == {hidden}
+print(t1 - t0, t2 - t1, len(session))
+"""
+
+
+def bench_replay(n: int, repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "store"
+        sid, seconds = write_session(path, n)
+        size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
+        print(f"replay: wrote {n:,} snapshots x {HIDDEN} neurons in {seconds:.1f} s "
+              f"({n / seconds:,.0f} snapshots/s through the writer), store {size:,.0f} MB")
+        for points in (1000, 20000):  # a plot; the replay screen's scrubbing series
+            times = []
+            for _ in range(repeats):
+                code = OPEN_AND_PLOT.format(repo=str(REPO), path=str(path), sid=sid, points=points, hidden=HIDDEN)
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+                imports, open_and_series, count = out.split()
+                assert int(count) == n
+                times.append(float(open_and_series))
+            print(f"replay: open store + load + series(max_points={points}) in a fresh process: "
+                  f"median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms "
+                  f"over {repeats} runs (target < 1000 ms; importing sessions/numpy {float(imports) * 1000:.0f} ms more)")
+        store = Store(path)
+        session = store.load(sid)
+        started = time.perf_counter()
+        count = sum(1 for _ in session.snapshots(start_step=n - 50_000))
+        seconds = time.perf_counter() - started
+        print(f"replay: iterating snapshots: {count / seconds:,.0f} snapshots/s")
+
+
+def run_trainer(config: Config, store: Store | None) -> float:
+    from core.train import Trainer
+
+    trainer = Trainer(config)
+    started = time.perf_counter()
+    if store is None:
+        for _ in trainer.run():
+            pass
+    else:
+        with store.create_session(config, trainer.environment) as w:
+            w.set_initial(trainer.initial)
+            for snap in trainer.run():
+                w.append(snap)
+            w.finish(trainer.status, trainer.final)
+    return time.perf_counter() - started
+
+
+def bench_overhead(steps: int, rounds: int) -> None:
+    """Recorded vs not recorded, in rounds of one run each, the order flipped every round (ABBA),
+    so drift in machine load hits both alike. Reports the median of the per-round ratios and
+    the ratio of the fastest runs (the least disturbed by other processes)."""
+    try:
+        import core.train  # noqa: F401
+    except ImportError as e:
+        print(f"overhead: core.train not importable ({e}); skipped")
+        return
+    config = bench_config(steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "store")
+        run_trainer(config, None)  # warm up torch and the page cache
+        run_trainer(config, store)
+        off, on = [], []
+        for r in range(rounds):
+            if r % 2 == 0:
+                off.append(run_trainer(config, None))
+                on.append(run_trainer(config, store))
+            else:
+                on.append(run_trainer(config, store))
+                off.append(run_trainer(config, None))
+        ratios = sorted(b / a for a, b in zip(off, on))
+        median = statistics.median(ratios)
+        best = min(on) / min(off)
+        print(f"overhead: Trainer hidden={HIDDEN} log_every=1 {steps} steps, CPU, {rounds} rounds: not recorded "
+              f"median {statistics.median(off):.3f} s ({steps / statistics.median(off):,.0f} steps/s, every step a "
+              f"snapshot), recorded median {statistics.median(on):.3f} s")
+        print(f"overhead: recorded / not recorded: median of per-round ratios {median:.3f} ({(median - 1) * 100:+.1f}%), "
+              f"fastest vs fastest {best:.3f} ({(best - 1) * 100:+.1f}%); target <= +5%; "
+              f"ratios {ratios[0]:.3f} .. {ratios[-1]:.3f}")
+
+
+def bench_writer_cost(n: int = 200_000) -> None:
+    """The writer alone: append (what the training loop pays) and the background commit work."""
+    snaps = list(synthetic_stream(n))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "store")
+        w = store.create_session(bench_config(n), {}, flush_interval=3600)  # no background flush: time it here
+        started = time.perf_counter()
+        for s in snaps:
+            w.append(s)
+        appended = time.perf_counter()
+        w.flush()
+        flushed = time.perf_counter()
+        w.finish()
+    print(f"writer: append {(appended - started) / n * 1e6:.2f} us/snapshot in the training loop; "
+          f"pack + commit {(flushed - appended) / n * 1e6:.2f} us/snapshot in the writer thread "
+          f"(hidden={HIDDEN}, float32 storage)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--snapshots", type=int, default=1_000_000)
+    parser.add_argument("--steps", type=int, default=3000, help="steps per training run (overhead)")
+    parser.add_argument("--rounds", type=int, default=16, help="recorded / not recorded pairs (overhead)")
+    parser.add_argument("--repeats", type=int, default=5, help="fresh processes timing the replay")
+    parser.add_argument("--skip-replay", action="store_true")
+    args = parser.parse_args()
+    bench_writer_cost()
+    bench_overhead(args.steps, args.rounds)
+    if not args.skip_replay:
+        bench_replay(args.snapshots, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
