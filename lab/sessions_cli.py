@@ -30,7 +30,12 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("sessions", help="recorded runs: list, show, export, import, ...",
                               description=__doc__)
     add_store_argument(p)
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+
+    def show_help(args) -> int:  # `relulab sessions` alone
+        p.print_help()
+        return 0
+
+    p.set_defaults(func=show_help)
     sub = p.add_subparsers(dest="sessions_command", metavar="ACTION")
 
     def action(name: str, func, help: str) -> argparse.ArgumentParser:

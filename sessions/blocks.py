@@ -23,7 +23,6 @@ NEURON = ("c", "w_norm", "v")  # per-neuron float series
 DTYPES = ("<f4", "<f8")  # per-neuron arrays keep the run's precision
 STATS = 4  # summary rows: first, min, max, last
 
-
 _scalars = operator.attrgetter(*SCALARS)
 
 

@@ -379,7 +379,7 @@ class Store:
 
 def _clean_tags(tags) -> list[str]:
     out = []
-    for t in tags:
+    for t in tags or ():
         t = str(t).strip()
         if not t:
             raise StoreError("a tag cannot be empty")

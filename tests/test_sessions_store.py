@@ -422,7 +422,7 @@ def test_kill_9_while_recording_leaves_an_interrupted_session(tmp_path):
     assert steps == list(range(n)) and n > len(replayed)
     # Committed up to the last flush: the newest saved snapshot is at most about a second old.
     last = session.series()["elapsed"][-1]
-    assert killed_at - float(started) - last < 2.5
+    assert killed_at - float(started) - last < 3.0  # a flush every second, plus slack for a busy machine
     assert session.info.ended is not None
 
 
