@@ -10,7 +10,7 @@ from core.errors import UserError
 # Each subcommand module exposes `add_parser(subparsers)`, which registers its parser and sets
 # `func` (args -> exit status). Modules are imported lazily inside their handlers where they
 # need torch or textual, so `relulab check` stays fast.
-COMMAND_MODULES = ["lab.check_cli", "lab.run_cli", "lab.sessions_cli"]
+COMMAND_MODULES = ["lab.check_cli", "lab.run_cli", "lab.sessions_cli", "lab.experiment_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
