@@ -50,10 +50,10 @@ class Columns:
     def from_snapshots(cls, snaps: list[Snapshot], hidden: int, dtype: str) -> "Columns":
         n = len(snaps)
         # None becomes NaN here; `present` remembers which were None.
-        scalars = np.array(list(map(_scalars, snaps)), dtype=np.float64).reshape(n, len(SCALARS))
+        scalars = np.array(list(map(_scalars, snaps)), dtype="<f8").reshape(n, len(SCALARS))
         present = np.array(
             [(s.test_loss is not None, s.accuracy is not None, s.test_accuracy is not None) for s in snaps],
-            dtype=np.uint8,
+            dtype="u1",
         ).reshape(n, len(OPTIONAL))
 
         def stack(name: str, kind) -> np.ndarray:
@@ -63,13 +63,13 @@ class Columns:
             return out
 
         return cls(
-            step=np.array([s.step for s in snaps], dtype=np.int64),
+            step=np.array([s.step for s in snaps], dtype="<i8"),
             scalars=scalars,
             present=present,
             c=stack("c", dtype),
             w_norm=stack("w_norm", dtype),
             v=stack("v", dtype),
-            v_sign=stack("v_sign", np.int8),
+            v_sign=stack("v_sign", "i1"),
             signs=[s.signs for s in snaps],
         )
 
@@ -117,23 +117,25 @@ class Columns:
 
 def summary(cols: Columns) -> bytes:
     """first / min / max / last of every series of one block (NaN-ignoring min and max)."""
-    parts = []
-    for data in (cols.scalars, np.stack([cols.c, cols.w_norm, cols.v], axis=1)):
-        stats = np.stack([data[0], np.fmin.reduce(data, axis=0), np.fmax.reduce(data, axis=0), data[-1]])
-        parts.append(stats.tobytes())
-    return b"".join(parts)
+    scalars = np.empty((STATS, len(SCALARS)), "<f8")
+    neuron = np.empty((STATS, len(NEURON), cols.c.shape[1]), cols.c.dtype)
+    for out, data in [(scalars, cols.scalars)] + [(neuron[:, k], getattr(cols, name)) for k, name in enumerate(NEURON)]:
+        out[0], out[3] = data[0], data[-1]
+        np.fmin.reduce(data, axis=0, out=out[1])
+        np.fmax.reduce(data, axis=0, out=out[2])
+    return scalars.tobytes() + neuron.tobytes()
 
 
 def encode(cols: Columns) -> dict:
     """A block's columns as the blobs of one `block_data` row, plus its summary."""
-    return {
-        "steps": cols.step.astype("<i8").tobytes(),
-        "scalars": cols.scalars.astype("<f8").tobytes(),
-        "present": cols.present.astype(np.uint8).tobytes(),
-        "c": cols.c.tobytes(),  # already in the session's dtype (Columns.from_snapshots)
+    return {  # the arrays are already in their stored dtypes (Columns.from_snapshots)
+        "steps": cols.step.tobytes(),
+        "scalars": cols.scalars.tobytes(),
+        "present": cols.present.tobytes(),
+        "c": cols.c.tobytes(),
         "w_norm": cols.w_norm.tobytes(),
         "v": cols.v.tobytes(),
-        "v_sign": cols.v_sign.astype(np.int8).tobytes(),
+        "v_sign": cols.v_sign.tobytes(),
         "signs": encode_signs(cols.signs),
         "summary": summary(cols),
     }

@@ -243,8 +243,13 @@ class SessionWriter:
         if self._dtype is None:
             self._dtype = "<f4" if np.asarray(snaps[0].c).dtype == np.float32 else "<f8"
         new = Columns.from_snapshots(snaps, self._hidden, self._dtype)
-        data = new if self._tail is None else Columns.concat([self._tail, new])
-        blocks = [(self._tail_block + k, data.slice(i, i + BLOCK)) for k, i in enumerate(range(0, len(data), BLOCK))]
+        blocks = []
+        if self._tail is not None:  # top up the partial block first; only that much is copied
+            room = BLOCK - len(self._tail)
+            blocks.append((self._tail_block, Columns.concat([self._tail, new.slice(0, room)])))
+            new = new.slice(room)
+        first = self._tail_block + len(blocks)
+        blocks += [(first + k, new.slice(i, i + BLOCK)) for k, i in enumerate(range(0, len(new), BLOCK))]
         last_block, last = blocks[-1]
         if len(last) < BLOCK:
             return blocks, last, last_block, params
