@@ -115,20 +115,34 @@ class Columns:
         )
 
 
-def summary(cols: Columns) -> bytes:
-    """first / min / max / last of every series of one block (NaN-ignoring min and max)."""
-    scalars = np.empty((STATS, len(SCALARS)), "<f8")
-    neuron = np.empty((STATS, len(NEURON), cols.c.shape[1]), cols.c.dtype)
-    for out, data in [(scalars, cols.scalars)] + [(neuron[:, k], getattr(cols, name)) for k, name in enumerate(NEURON)]:
-        out[0], out[3] = data[0], data[-1]
-        np.fmin.reduce(data, axis=0, out=out[1])
-        np.fmax.reduce(data, axis=0, out=out[2])
-    return scalars.tobytes() + neuron.tobytes()
+def summaries(cols: Columns, size: int) -> list[bytes]:
+    """first / min / max / last of every series for each run of `size` snapshots (len(cols) is
+    a multiple of `size`). All blocks and all per-neuron series in one call each: on arrays this
+    small the calls, not the arithmetic, are the cost."""
+    k, hidden = len(cols) // size, cols.c.shape[1]
+
+    def stats(data: np.ndarray, low, high) -> np.ndarray:  # (k * size, m) -> (k, 4, m)
+        runs = data.reshape(k, size, data.shape[1])
+        out = np.empty((k, STATS, data.shape[1]), data.dtype)
+        out[:, 0], out[:, 3] = runs[:, 0], runs[:, -1]
+        low.reduce(runs, axis=1, out=out[:, 1])
+        high.reduce(runs, axis=1, out=out[:, 2])
+        return out
+
+    scalars = stats(cols.scalars, np.fmin, np.fmax)  # NaN means "not measured" there: skipped
+    # Per-neuron values are NaN only in a run gone non-finite, where NaN is the honest summary
+    # (and np.minimum is twice as fast as np.fmin).
+    neuron = stats(np.concatenate([cols.c, cols.w_norm, cols.v], axis=1), np.minimum, np.maximum)
+    neuron = neuron.reshape(k, STATS, len(NEURON), hidden)
+    return [scalars[i].tobytes() + neuron[i].tobytes() for i in range(k)]
 
 
-def encode(cols: Columns) -> dict:
-    """A block's columns as the blobs of one `block_data` row, plus its summary."""
+def encode(cols: Columns, summary: bytes | None = None) -> dict:
+    """A block's columns as the blobs of one `block_data` row, plus its `blocks` row."""
     return {  # the arrays are already in their stored dtypes (Columns.from_snapshots)
+        "count": len(cols),
+        "step_first": int(cols.step[0]),
+        "step_last": int(cols.step[-1]),
         "steps": cols.step.tobytes(),
         "scalars": cols.scalars.tobytes(),
         "present": cols.present.tobytes(),
@@ -137,8 +151,14 @@ def encode(cols: Columns) -> dict:
         "v": cols.v.tobytes(),
         "v_sign": cols.v_sign.tobytes(),
         "signs": encode_signs(cols.signs),
-        "summary": summary(cols),
+        "summary": summary if summary is not None else summaries(cols, len(cols))[0],
     }
+
+
+def encode_blocks(cols: Columns) -> list[dict]:
+    """Full blocks, len(cols) a multiple of BLOCK, encoded."""
+    sums = summaries(cols, BLOCK)
+    return [encode(cols.slice(i * BLOCK, (i + 1) * BLOCK), sums[i]) for i in range(len(sums))]
 
 
 def encode_signs(signs: list[str]) -> str:

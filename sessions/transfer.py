@@ -28,13 +28,13 @@ from sessions import schema
 from sessions.blocks import BLOCK, DTYPES, SCALARS, BlockError, decode, summary_size
 from sessions.reader import load_npy
 from sessions.schema import StoreError
+from sessions.writer import PARAM_NAMES
 
 if TYPE_CHECKING:
     from sessions.reader import Session
     from sessions.store import Store
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-PARAM_NAMES = ("hidden_weight", "hidden_bias", "output_weight", "output_bias")
 
 
 # -- export ---------------------------------------------------------------------------------------

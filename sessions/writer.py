@@ -1,17 +1,24 @@
-"""Recording a run: snapshots are buffered in memory and committed about once a second.
+"""Recording a run: snapshots are packed into blocks as they come and committed about once a second.
 
-`append` only puts the snapshot on a list, so the training loop pays next to nothing. A
-background thread commits whatever has accumulated every `flush_interval` seconds in one
-transaction, and refreshes the session's heartbeat. After `kill -9` the store holds every
-snapshot up to the last commit; the session reads `interrupted` because its writer is gone
-(see liveness.py). A database error in the thread (a full disk) is raised as StoreError from
-the next `append` or `finish`; everything committed before it stays intact.
+The work is split between the training loop's thread and a writer thread:
+- in `append`, every PACK snapshots are packed into column arrays and encoded while they are
+  still in the CPU cache (the trainer has just made them);
+- the writer thread commits the encoded blocks about once a second in one transaction (SQLite
+  lets go of the GIL while it writes), refreshes the session's heartbeat, and folds the
+  write-ahead log into the database.
+Packing stays in the training loop on purpose: a Python training loop holds the GIL, and a
+thread packing snapshots beside it makes the two hand the GIL back and forth thousands of times
+a second, which measured about twice the cost (bench/bench_store.py). A slow run (fewer than
+PACK snapshots a second) is packed by the writer thread, which then has little to do.
+
+After `kill -9` the store holds every snapshot up to the last commit, and the session reads
+`interrupted` because its writer is gone (see liveness.py). A database error (a full disk) is
+raised as StoreError from `append`, `flush` or `finish`; everything committed before stays intact.
 """
 
 from __future__ import annotations
 
 import atexit
-import io
 import json
 import sqlite3
 import threading
@@ -21,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.snapshot import Classification, Hop, Snapshot
-from sessions.blocks import BLOCK, Columns, encode
+from sessions.blocks import BLOCK, Columns, encode, encode_blocks
 from sessions.liveness import HEARTBEAT_SECONDS
 from sessions.schema import StoreError
 
@@ -29,13 +36,28 @@ if TYPE_CHECKING:
     from sessions.store import Store
 
 FINAL_STATUSES = ("completed", "interrupted", "diverged", "failed")
+PARAM_NAMES = ("hidden_weight", "hidden_bias", "output_weight", "output_bias")
+PACK = 2 * BLOCK  # snapshots packed at a time: few enough to be still in the CPU cache
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
-    """An array as .npy bytes; object arrays are refused (they would need pickle)."""
-    out = io.BytesIO()
-    np.save(out, np.asarray(array), allow_pickle=False)
-    return out.getvalue()
+    """An array as .npy bytes (format 1.0); object arrays are refused (they would need pickle).
+
+    Written by hand for plain numeric arrays: np.save spends ~10 us on the header alone, and
+    checkpoints are saved while training."""
+    a = np.asarray(array)
+    if a.dtype.hasobject:
+        raise ValueError("object arrays cannot be stored: they would need pickle")
+    if a.dtype.kind not in "biufc" or a.dtype.fields is not None:
+        import io
+
+        out = io.BytesIO()
+        np.save(out, a, allow_pickle=False)
+        return out.getvalue()
+    a = a if a.flags.c_contiguous else a.copy(order="C")  # (ascontiguousarray would make 0-d 1-d)
+    header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (a.dtype.str, a.shape)
+    header += " " * (-(len(header) + 11) % 64) + "\n"  # the whole header a multiple of 64 bytes
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1") + a.tobytes()
 
 
 def last_scalars(s: Snapshot) -> str:
@@ -58,19 +80,30 @@ class SessionWriter:
         self.store = store
         self.id = session_id
         self.flush_interval = flush_interval
-        self._db = store._connect()
         self._hidden = hidden
         self._dtype = dtype  # '<f4' or '<f8' for c, w_norm, v; None: taken from the first snapshot
-        self._pending: list[Snapshot] = []
-        self._pending_hops: list[Hop] = []
-        self._lock = threading.Lock()  # guards the pending lists
-        self._io = threading.Lock()  # one transaction at a time on self._db
-        self._tail: Columns | None = None  # the newest, not yet full block (already committed)
-        self._tail_block = 0  # block number the tail (or the next new block) gets
+        self._lock = threading.Lock()  # guards _pending and _extra_hops
+        self._pending: list[Snapshot] = []  # appended, not packed yet
+        self._extra_hops: list[Hop] = []  # from add_hops
+        self._io = threading.Lock()  # guards the packed state below
+        self._blocks: dict[int, dict] = {}  # encoded blocks waiting for a commit
+        self._open: list[Snapshot] = []  # snapshots of the block being filled
+        self._open_changed = False  # ... some of them not committed yet
+        self._block = 0  # number of the block being filled
+        self._hops: list[Hop] = []  # packed, waiting for a commit
+        self._checkpoints: list[tuple] = []  # (step, name, .npy bytes), waiting for a commit
+        self._inputs: int | None = None  # input features, learnt from a checkpoint
+        self._last: Snapshot | None = None  # newest snapshot in an encoded block
+        self._encoded = 0  # snapshots in encoded blocks: what the next commit will hold
+        self._commit_lock = threading.Lock()  # one transaction at a time on self._db, in order
+        self._db = store._connect()
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")  # done by the writer thread, see _run
         self._count = 0  # snapshots committed
         self._last_beat = time.time()
+        self._due = time.monotonic() + flush_interval  # when the next commit is due
         self._error: BaseException | None = None
         self._closed = False
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"relulab-writer-{session_id}", daemon=True)
         self._thread.start()
@@ -79,19 +112,27 @@ class SessionWriter:
     # -- called by the training loop -------------------------------------------------------
 
     def append(self, snapshot: Snapshot) -> None:
-        """Queue one snapshot (its hops and params with it). The writer takes ownership: don't
-        modify its arrays afterwards."""
+        """Record one snapshot (its hops and params with it). The writer takes ownership: don't
+        modify the snapshot's arrays afterwards."""
         if self._error is not None:
             raise self._error
         if self._closed:
             raise StoreError(f"session {self.id} is finished: nothing more can be recorded")
         with self._lock:
             self._pending.append(snapshot)
+            full = len(self._pending) >= PACK
+        if full:
+            due = time.monotonic() >= self._due
+            with self._io:
+                self._pack(everything=due)
+            if due:
+                self._due = time.monotonic() + self.flush_interval
+                self._wake.set()  # the writer thread commits it
 
     def add_hops(self, hops: list[Hop]) -> None:
         """Hops that did not come inside a snapshot's `hops` list."""
         with self._lock:
-            self._pending_hops.extend(hops)
+            self._extra_hops.extend(hops)
 
     def set_initial(self, classification: Classification) -> None:
         self._write("UPDATE sessions SET initial = ? WHERE id = ?", (json.dumps(classification.to_dict()), self.id))
@@ -104,10 +145,12 @@ class SessionWriter:
         self._put(name, "json", json.dumps(obj).encode())
 
     def flush(self) -> None:
-        """Commit everything queued so far (the thread does this every flush_interval anyway)."""
+        """Commit everything recorded so far, now, in this thread."""
         if self._error is not None:
             raise self._error
-        self._flush(force=True)
+        with self._io:
+            self._pack(everything=True)
+        self._commit(force=True)
 
     def finish(self, status: str = "completed", final: Classification | None = None) -> None:
         """Commit what is left and close the session with its final status."""
@@ -116,13 +159,12 @@ class SessionWriter:
         if self._closed:
             return
         self._stop.set()
+        self._wake.set()
         self._thread.join()
         self._closed = True
         atexit.unregister(self._at_exit)
         try:
-            if self._error is not None:
-                raise self._error
-            self._flush(force=True)
+            self.flush()
             final_json = json.dumps(final.to_dict()) if final is not None else None
             self._write(
                 "UPDATE sessions SET status = ?, ended = ?, final = coalesce(?, final) WHERE id = ?",
@@ -152,67 +194,114 @@ class SessionWriter:
         """Snapshots committed so far."""
         return self._count
 
-    # -- the background thread ----------------------------------------------------------------
+    # -- the writer thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval):
-            try:
-                self._flush()
-            except BaseException as e:  # surfaces in the training loop at the next append
-                self._error = self._error or e
-                return
+        """Every tick: pack what a stalled loop left, commit what is encoded (full blocks within a
+        tick, the block being filled about once a second), heartbeat, checkpoint."""
+        tick = min(0.25, self.flush_interval)
+        checkpointer = self.store._connect()  # its own connection: never waits behind a commit
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(tick)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
+                if time.monotonic() > self._due + tick:  # the loop has not packed for a while
+                    with self._io:
+                        self._pack(everything=True)
+                    self._due = time.monotonic() + self.flush_interval
+                if self._commit():
+                    try:  # PASSIVE: copies what it can without blocking the writer or any reader
+                        checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error:
+                        pass  # retried after the next commit; the data is safe in the log
+        except BaseException as e:  # surfaces in the training loop at the next append
+            self._error = self._error or e
+        finally:
+            checkpointer.close()
 
     def _at_exit(self) -> None:
         """The program is ending without `finish`: save what is queued; the session reads interrupted."""
         if not self._closed and self._error is None:
-            self._stop.set()
-            self._thread.join()
             try:
                 self.finish("interrupted")
             except Exception:
                 pass
 
-    def _flush(self, force: bool = False) -> None:
-        with self._io:  # the thread and flush()/finish() must not pack the same tail twice
-            with self._lock:
-                snaps, self._pending = self._pending, []
-                hops, self._pending_hops = self._pending_hops, []
-            now = time.time()
-            if not snaps and not hops and not force and now - self._last_beat < HEARTBEAT_SECONDS:
-                return
+    # -- packing and committing ---------------------------------------------------------------
+
+    def _pack(self, everything: bool = False) -> None:
+        """Encode the full blocks among the appended snapshots (the caller holds self._io); with
+        `everything`, also the block being filled, for a commit."""
+        with self._lock:
+            snaps, self._pending = self._pending, []
+        if snaps:
             try:
-                blocks, new_tail, new_tail_block, params = self._pack(snaps)
+                if self._hidden is None:
+                    self._hidden = len(snaps[0].c)
+                if self._dtype is None:
+                    self._dtype = "<f4" if np.asarray(snaps[0].c).dtype == np.float32 else "<f8"
+                self._hops += [h for s in snaps if s.hops for h in s.hops]
+                for s in [s for s in snaps if s.params is not None]:
+                    arrays = {n: getattr(s.params, n) for n in PARAM_NAMES if getattr(s.params, n) is not None}
+                    self._checkpoints += [(int(s.step), n, npy_bytes(a)) for n, a in arrays.items()]
+                    self._inputs = self._inputs or np.shape(s.params.hidden_weight)[1]
+                # The open block stays a list of snapshots: no copying until it is full.
+                snaps = self._open + snaps
+                full = len(snaps) // BLOCK * BLOCK
+                if full:
+                    for blob in encode_blocks(Columns.from_snapshots(snaps[:full], self._hidden, self._dtype)):
+                        self._blocks[self._block] = blob
+                        self._block += 1
+                    self._encoded, self._last = self._block * BLOCK, snaps[full - 1]
+                self._open = snaps[full:]
+                self._open_changed = bool(self._open)
             except Exception as e:
                 self._error = ValueError(f"session {self.id}: a snapshot does not fit this session: {e}")
                 raise self._error from e
-            hops = hops + [h for s in snaps for h in s.hops]
-            count = self._count + len(snaps)
+        if everything and self._open_changed:
+            self._blocks[self._block] = encode(Columns.from_snapshots(self._open, self._hidden, self._dtype))
+            self._encoded, self._last = self._block * BLOCK + len(self._open), self._open[-1]
+            self._open_changed = False
+
+    def _commit(self, force: bool = False) -> bool:
+        """Commit what has been packed (and the heartbeat when due); True if anything was written."""
+        with self._commit_lock:
+            with self._io:
+                with self._lock:
+                    self._hops += self._extra_hops
+                    self._extra_hops = []
+                blocks, hops, checkpoints = self._blocks, self._hops, self._checkpoints
+                self._blocks, self._hops, self._checkpoints = {}, [], []
+                encoded, last, inputs = self._encoded, self._last, self._inputs
+            now = time.time()
+            if not (blocks or hops or checkpoints or force or now - self._last_beat >= HEARTBEAT_SECONDS):
+                return False
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._insert(blocks, hops, params)
-                inputs = params[0][1]["hidden_weight"].shape[1] if params else None
+                self._insert(blocks, hops, checkpoints)
                 self._db.execute(
                     "UPDATE sessions SET snapshots = ?, last = coalesce(?, last), heartbeat = ?, "
                     "hidden = coalesce(hidden, ?), array_dtype = coalesce(array_dtype, ?), "
                     "inputs = coalesce(inputs, ?) WHERE id = ?",
-                    (count, last_scalars(snaps[-1]) if snaps else None, now, self._hidden, self._dtype,
-                     inputs, self.id),
+                    (encoded, last_scalars(last) if last else None, now, self._hidden, self._dtype, inputs, self.id),
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as e:
                 self._rollback()
                 self._error = self._fault(e)  # the writer stops here; every later call repeats this
                 raise self._error from None
-            self._tail, self._tail_block, self._count = new_tail, new_tail_block, count
+            self._count = encoded
             self._last_beat = now
+            return True
 
-    def _insert(self, blocks: list, hops: list[Hop], params: list) -> None:
-        for block, cols in blocks:
-            blob = encode(cols)
+    def _insert(self, blocks: dict[int, dict], hops: list[Hop], checkpoints: list[tuple]) -> None:
+        for block, blob in blocks.items():
             self._db.execute(
                 "INSERT OR REPLACE INTO blocks (session, block, count, step_first, step_last, summary) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (self.id, block, len(cols), int(cols.step[0]), int(cols.step[-1]), blob["summary"]),
+                (self.id, block, blob["count"], blob["step_first"], blob["step_last"], blob["summary"]),
             )
             self._db.execute(
                 "INSERT OR REPLACE INTO block_data (session, block, steps, scalars, present, c, w_norm, v, "
@@ -226,34 +315,10 @@ class SessionWriter:
             [(self.id, int(h.step), int(h.neuron), float(h.c_before), float(h.c_after),
               int(h.sign_before), int(h.sign_after)) for h in hops],
         )
-        for step, arrays in params:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO checkpoints (session, step, name, data) VALUES (?, ?, ?, ?)",
-                [(self.id, step, name, npy_bytes(a)) for name, a in arrays.items()],
-            )
-
-    def _pack(self, snaps: list[Snapshot]):
-        """Cut the committed tail plus new snapshots into blocks of BLOCK; returns the blocks to
-        write, the new tail (or None when the last block is full) and its block number."""
-        params = [(int(s.step), s.params.to_arrays()) for s in snaps if s.params is not None]
-        if not snaps:
-            return [], self._tail, self._tail_block, params
-        if self._hidden is None:
-            self._hidden = len(snaps[0].c)
-        if self._dtype is None:
-            self._dtype = "<f4" if np.asarray(snaps[0].c).dtype == np.float32 else "<f8"
-        new = Columns.from_snapshots(snaps, self._hidden, self._dtype)
-        blocks = []
-        if self._tail is not None:  # top up the partial block first; only that much is copied
-            room = BLOCK - len(self._tail)
-            blocks.append((self._tail_block, Columns.concat([self._tail, new.slice(0, room)])))
-            new = new.slice(room)
-        first = self._tail_block + len(blocks)
-        blocks += [(first + k, new.slice(i, i + BLOCK)) for k, i in enumerate(range(0, len(new), BLOCK))]
-        last_block, last = blocks[-1]
-        if len(last) < BLOCK:
-            return blocks, last, last_block, params
-        return blocks, None, last_block + 1, params
+        self._db.executemany(
+            "INSERT OR REPLACE INTO checkpoints (session, step, name, data) VALUES (?, ?, ?, ?)",
+            [(self.id, *c) for c in checkpoints],
+        )
 
     def _put(self, name: str, kind: str, data: bytes) -> None:
         self._write(
@@ -261,7 +326,7 @@ class SessionWriter:
         )
 
     def _write(self, sql: str, params: tuple) -> None:
-        with self._io:
+        with self._commit_lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute(sql, params)

@@ -342,16 +342,16 @@ def test_read_only_store_directory(tmp_path):
 
 def test_full_disk_during_a_run_keeps_earlier_data(store):
     other = record(store, 10)
-    w = store.create_session(make_config(hidden=64), {})
+    w = store.create_session(make_config(hidden=64), {}, flush_interval=3600)
     for i in range(300):
         w.append(make_snapshot(i, 64))
     w.flush()
-    with w._io:  # a full disk, simulated: this connection may not grow the file any further
+    with w._commit_lock:  # a full disk, simulated: this connection may not grow the file any further
         pages = w._db.execute("PRAGMA page_count").fetchone()[0]
         w._db.execute(f"PRAGMA max_page_count = {pages + 2}")
-    for i in range(300, 20000):
-        w.append(make_snapshot(i, 64))
-    with pytest.raises(StoreError, match="disk is full") as e:
+    with pytest.raises(StoreError, match="disk is full") as e:  # from the writer thread, or from flush
+        for i in range(300, 20000):
+            w.append(make_snapshot(i, 64))
         w.flush()
     assert "300 snapshots saved before are intact" in str(e.value)
     with pytest.raises(StoreError, match="disk is full"):
@@ -469,3 +469,16 @@ def test_liveness_rules(store):
     status_with(writer_host=liveness.this_host(), heartbeat=time.time())
     w.finish()
     assert store.load(w.id).status == "completed"
+
+
+@pytest.mark.parametrize("array", [np.arange(5.0), np.zeros((3, 4), np.float32), np.array(3), np.zeros((2, 0, 3)),
+                                   np.arange(6).reshape(2, 3).T, np.arange(4, dtype=">f4"), np.array([1 + 2j])])
+def test_npy_bytes_reads_back_with_numpy(array):
+    import io
+
+    from sessions.writer import npy_bytes
+
+    back = np.load(io.BytesIO(npy_bytes(array)), allow_pickle=False)
+    assert back.dtype == array.dtype and back.shape == array.shape and np.array_equal(back, array)
+    with pytest.raises(ValueError, match="pickle"):
+        npy_bytes(np.array([None, 1], dtype=object))
