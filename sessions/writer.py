@@ -197,21 +197,23 @@ class SessionWriter:
     # -- the writer thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        """Every tick: pack what a stalled loop left, commit what is encoded (full blocks within a
-        tick, the block being filled about once a second), heartbeat, checkpoint."""
+        """Commit what the loop packed when it says a batch is due (about once a second); pack
+        and commit for a loop that has stopped appending; heartbeat; checkpoint."""
         tick = min(0.25, self.flush_interval)
         checkpointer = self.store._connect()  # its own connection: never waits behind a commit
         try:
             while not self._stop.is_set():
-                self._wake.wait(tick)
+                woken = self._wake.wait(tick)  # by the training loop: a batch is due
                 self._wake.clear()
                 if self._stop.is_set():
                     return
-                if time.monotonic() > self._due + tick:  # the loop has not packed for a while
+                if not woken and time.monotonic() > self._due + tick:  # the loop has not packed for a while
                     with self._io:
                         self._pack(everything=True)
                     self._due = time.monotonic() + self.flush_interval
-                if self._commit():
+                    woken = True
+                # One transaction a second keeps the GIL hand-overs with the training loop rare.
+                if self._commit(force=woken):
                     try:  # PASSIVE: copies what it can without blocking the writer or any reader
                         checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     except sqlite3.Error:
@@ -266,8 +268,11 @@ class SessionWriter:
             self._open_changed = False
 
     def _commit(self, force: bool = False) -> bool:
-        """Commit what has been packed (and the heartbeat when due); True if anything was written."""
+        """Commit what has been packed, if `force` or the heartbeat is due; True if it did."""
         with self._commit_lock:
+            now = time.time()
+            if not force and now - self._last_beat < HEARTBEAT_SECONDS:
+                return False
             with self._io:
                 with self._lock:
                     self._hops += self._extra_hops
@@ -275,9 +280,6 @@ class SessionWriter:
                 blocks, hops, checkpoints = self._blocks, self._hops, self._checkpoints
                 self._blocks, self._hops, self._checkpoints = {}, [], []
                 encoded, last, inputs = self._encoded, self._last, self._inputs
-            now = time.time()
-            if not (blocks or hops or checkpoints or force or now - self._last_beat >= HEARTBEAT_SECONDS):
-                return False
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._insert(blocks, hops, checkpoints)
