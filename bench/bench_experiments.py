@@ -68,7 +68,9 @@ def bench_grid(name: str, quick: bool, device: str, target: float | None) -> Non
     result, seconds = timed(lambda: E.run(name, params, device))
     per_loop, per_batched = grid_loop_baseline(params, device)
     extrapolated = per_loop * networks * params["steps"]
-    verdict = f", target < {target:.0f} s: {'met' if seconds < target else 'MISSED'} ({seconds / target:.2f} of it)" if target else ""
+    verdict = ""
+    if target:
+        verdict = f", target < {target:.0f} s: {'met' if seconds < target else 'MISSED'} ({seconds / target:.2f} of it)"
     print(f"  {seconds:8.1f} s{verdict}")
     print(f"  a per-network sweep loop would take ~{extrapolated:,.0f} s (measured on the widest width, 1 seed): "
           f"the batched grid is {extrapolated / seconds:.1f}x faster; per network-step "

@@ -702,8 +702,8 @@ def summary(result) -> dict:
         return {"test": grid_findings(result, "test_loss"), "train": grid_findings(result, "train_loss")}
     if isinstance(result, MitigationResult):
         return {
-            "prescribed": {"test": grid_findings(result.prescribed), "train": grid_findings(result.prescribed, "train_loss")},
-            "rebalanced": {"test": grid_findings(result.rebalanced), "train": grid_findings(result.rebalanced, "train_loss")},
+            **{name: {"test": grid_findings(grid), "train": grid_findings(grid, "train_loss")}
+               for name, grid in (("prescribed", result.prescribed), ("rebalanced", result.rebalanced))},
             "comparison": result.findings(),
             "check": vars(result.check),
         }

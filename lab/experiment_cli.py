@@ -38,19 +38,22 @@ MAX_GRID_SIDE = 200  # probability: d and l up to this (the Monte Carlo holds a 
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("experiment", help="the paper's experiments: toy | breast-cancer | probability | mitigation",
+    p = subparsers.add_parser("experiment",
+                              help="the paper's experiments: toy | breast-cancer | probability | mitigation",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation")
     p.add_argument("--quick", action="store_true", help="the reduced grid (seconds instead of minutes)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--device", default="auto", metavar="DEVICE", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seeds", metavar="SPEC",
-                   help="N (seeds 0..N-1), a list 3,5,8 or a range 10-29; probability: the first is the Monte Carlo seed")
-    p.add_argument("--widths", metavar="L,L,...", help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation)")
-    p.add_argument("--steps", type=int, help="training steps (toy, breast-cancer, mitigation)")
-    p.add_argument("--lr", type=float, help="learning rate (toy, breast-cancer, mitigation)")
-    p.add_argument("--samples", type=int, help="probability: networks sampled per cell (default 100000)")
-    p.add_argument("--max-inputs", type=int, help="probability: inputs d = 1..N (default 30)")
-    p.add_argument("--max-hidden", type=int, help="probability: hidden widths l = 1..N (default 30)")
+                   help="N (seeds 0..N-1), a list 3,5,8 or a range 10-29; "
+                        "probability: the first is the Monte Carlo seed")
+    p.add_argument("--widths", metavar="L,L,...",
+                   help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation)")
+    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation)")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation)")
+    p.add_argument("--samples", type=int, metavar="N", help="probability: networks sampled per cell (default 100000)")
+    p.add_argument("--max-inputs", type=int, metavar="N", help="probability: inputs d = 1..N (default 30)")
+    p.add_argument("--max-hidden", type=int, metavar="N", help="probability: hidden widths l = 1..N (default 30)")
     p.add_argument("--json", action="store_true", help="print one JSON object (no tables, no plots)")
     p.add_argument("--out", metavar="DIR", help="write NAME.csv, NAME.json (with provenance) and more into DIR")
     p.add_argument("--no-save", action="store_true", help="do not record the experiment in the session store")
@@ -420,8 +423,7 @@ def heat_color(t: float) -> str:
     return f"rgb({r},{g},{bl})"
 
 
-def heatmap(title: str, row_name: str, rows, col_name: str, cols, values: np.ndarray, fmt, lo=None, hi=None,
-            pad: bool = False):
+def heatmap(title: str, row_name: str, rows, col_name: str, cols, values: np.ndarray, fmt, lo=None, hi=None):
     """A rich Table whose cells are coloured by value (low = green); NaN cells are blank."""
     from rich.table import Table
     from rich.text import Text
@@ -429,7 +431,7 @@ def heatmap(title: str, row_name: str, rows, col_name: str, cols, values: np.nda
     finite = values[np.isfinite(values)]
     lo = float(finite.min()) if lo is None and finite.size else (lo or 0.0)
     hi = float(finite.max()) if hi is None and finite.size else (hi if hi is not None else 1.0)
-    table = Table(title=title, title_justify="left", box=None, padding=(0, 1 if pad else 0), show_edge=False)
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 0), show_edge=False)
     table.add_column(f"{row_name}\\{col_name}", justify="right", style="bold")
     for c in cols:
         table.add_column(str(c), justify="right")
@@ -495,7 +497,8 @@ def quadric_figure(result, width: int = 110, height: int = 22) -> str:
                 plt.plot(xs[ok].tolist(), (sign * np.sqrt(v2[ok])).tolist(), color=colors[i % 4], marker="braille")
             plt.scatter(result.w_norm[:, i, k].tolist(), result.v[:, i, k].tolist(), color=colors[i % 4],
                         marker="•", label=label.split(" ")[0].rstrip(":") if k == 0 else None)
-            plt.scatter([float(result.w_norm[-1, i, k])], [float(result.v[-1, i, k])], color=colors[i % 4], marker="◆")
+            plt.scatter([float(result.w_norm[-1, i, k])], [float(result.v[-1, i, k])], color=colors[i % 4],
+                        marker="◆")
         plt.hline(0.0, "gray")
         plt.xlim(0.0, x_max)
         plt.ylim(-y_max, y_max)
@@ -565,7 +568,8 @@ def show_toy(console, result) -> None:
         t.add_row(row["run"], f"{row['final_loss']:.3g}", c, signs, str(row["components"]))
     console.print(t)
     loss = result.final_loss
-    console.print(f"obstructed / free final loss: {loss[0]:.3g} / {loss[1]:.3g} (ratio {loss[0] / max(loss[1], 1e-300):.2g}); "
+    console.print(f"obstructed / free final loss: {loss[0]:.3g} / {loss[1]:.3g} "
+                  f"(ratio {loss[0] / max(loss[1], 1e-300):.2g}); "
                   f"the rebalanced control (same function at init, c_k > 0) ends at {loss[2]:.3g}")
 
 
@@ -597,7 +601,8 @@ def show_grid(console, grid, summary: dict, title: str = "test loss (BCE)", lo=N
     for lp in range(l_max + 1):
         t.add_row(str(lp), f"{m['test_loss'][i, lp]:.4f} ± {se['test_loss'][i, lp]:.4f}",
                   f"{m['train_loss'][i, lp]:.4f} ± {se['train_loss'][i, lp]:.4f}",
-                  f"{m['test_accuracy'][i, lp]:.3f} ± {se['test_accuracy'][i, lp]:.3f}", f"{m['sign_flips'][i, lp]:.2f}")
+                  f"{m['test_accuracy'][i, lp]:.3f} ± {se['test_accuracy'][i, lp]:.3f}",
+                  f"{m['sign_flips'][i, lp]:.2f}")
     console.print(t)
     f = summary["test"]
     line = (f"at l = {f['largest_width']}: test loss {f['loss_by_l_plus'][0]:.3f} (l_+ = 0) -> "
@@ -639,19 +644,27 @@ def show_mitigation(console, result, summary: dict) -> None:
     console.print(
         f"at init, over {k.networks} networks: min c_k {k.min_c_before:+.3g} before -> {k.min_c_after:+.3g} after "
         f"rebalancing; max |f_after(x) - f_before(x)| = {k.max_output_change:.2g} (outputs up to {k.max_output:.3g}); "
-        f"mean sign flips per network: prescribed {c['prescribed_sign_flips']:.2f}, rebalanced {c['rebalanced_sign_flips']:.2f}")
+        f"mean sign flips per network: prescribed {c['prescribed_sign_flips']:.2f}, "
+        f"rebalanced {c['rebalanced_sign_flips']:.2f}")
 
 
 def show_probability(console, result, summary: dict) -> None:
     from rich.table import Table
 
-    def percent(v: float) -> str:
-        return " <1" if v < 0.005 else f"{100 * v:3.0f}"
+    # 4 characters a cell; a terminal too narrow for every width l gets an evenly spread subset.
+    fit = max(2, (console.width - 6) // 4)
+    cols = np.unique(np.linspace(0, len(result.hidden) - 1, min(fit, len(result.hidden))).round().astype(int))
+    shown = "" if len(cols) == len(result.hidden) else (
+        f" ({len(cols)} of {len(result.hidden)} widths: widen the terminal)")
 
-    pad = console.width >= 4 * len(result.hidden) + 6
+    def percent(v: float) -> str:
+        return "  <1" if v < 0.005 else f"{100 * v:4.0f}"
+
     for s, scheme in enumerate(result.schemes):
-        console.print(heatmap(f"{scheme}: P(H(c) disconnected) in %, closed form, by inputs d (rows) and width l (columns)",
-                              "d", result.inputs, "l", result.hidden, result.disconnected[s], percent, 0.0, 1.0, pad))
+        console.print(heatmap(f"{scheme}: P(H(c) disconnected) in %, closed form; "
+                              f"rows: inputs d, columns: width l{shown}",
+                              "d", result.inputs, "l", result.hidden[cols], result.disconnected[s][:, cols], percent,
+                              0.0, 1.0))
     w = width_of(console)
     series = []
     pick = [l for l in (1, 5, 30) if l in set(result.hidden.tolist())] or result.hidden[:3].tolist()

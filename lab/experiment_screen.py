@@ -294,9 +294,12 @@ def draw_grid(left, right, table: DataTable, grid, summary: dict, lo=None, hi=No
     fill_heatmap(table, "l \\ l_+", range(l_max + 1), [(str(l), mean[i]) for i, l in enumerate(grid.widths)],
                  ".3f", lo, hi)
     f = summary["test"]
-    return (f"mean test loss over {len(grid.seeds)} seeds. At l = {f['largest_width']}: {f['loss_by_l_plus'][0]:.3f} "
-            f"(l_+ = 0) -> {f['loss_by_l_plus'][-1]:.3f} (l_+ = l), rank correlation {f['rank_correlation']:+.2f}. "
-            f"Equal l_+ differ by {f['spread_at_equal_number']:.4f}, equal l_+/l by {f['spread_at_equal_fraction']:.4f}.")
+    text = (f"mean test loss over {len(grid.seeds)} seeds. At l = {f['largest_width']}: {f['loss_by_l_plus'][0]:.3f} "
+            f"(l_+ = 0) -> {f['loss_by_l_plus'][-1]:.3f} (l_+ = l).")
+    number, fraction = f["spread_at_equal_number"], f["spread_at_equal_fraction"]
+    if number is not None and fraction is not None:  # None with a single width
+        text += f" Equal l_+ differ by {number:.4f}, equal l_+/l by {fraction:.4f}."
+    return text
 
 
 def draw_mitigation(left, right, table: DataTable, result, summary: dict) -> str:
@@ -333,7 +336,8 @@ def draw_probability(left, right, table: DataTable, result, summary: dict) -> st
         short = scheme.split("_")[0]
         for l in pick:
             j = hidden.index(l)
-            left.plot(result.inputs.tolist(), result.pathological[s, :, j].tolist(), label=f"{short} l={l}", marker=LINE)
+            left.plot(result.inputs.tolist(), result.pathological[s, :, j].tolist(), label=f"{short} l={l}",
+                      marker=LINE)
             left.scatter(result.inputs.tolist(), result.pathological_mc[s, :, j].tolist(), marker=DOT)
         for d in [d for d in (1, 5, 30) if d in result.inputs.tolist()]:
             i = result.inputs.tolist().index(d)

@@ -278,8 +278,8 @@ def test_cli_bad_arguments_exit_2_with_one_line(args, message, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cli_cuda_without_cuda_exits_2_before_running():
-    r = subprocess.run([sys.executable, "-m", "lab.cli", "experiment", "breast-cancer", "--device", "cuda", "--no-save"],
-                       capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-m", "lab.cli", "experiment", "breast-cancer", "--device", "cuda", "--no-save"]
+    r = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "CUDA is not available" in r.stderr and "Traceback" not in r.stderr
 
 
