@@ -366,7 +366,10 @@ class RebalanceCheck:
 
 
 def _train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, progress):
-    """Train every (variant, l_+, seed) of each width in one sweep call; returns GridResults + check."""
+    """Train every (variant, l_+, seed) of each width in one sweep call; returns GridResults + check.
+
+    rebalanced_variants: (False,) trains the prescribed networks; (False, True) also their
+    rebalanced copies, in the same sweep calls."""
     config = grid_config(steps, lr, device)
     dataset = load_dataset(config)
     x_all = np.concatenate([dataset.x_train, dataset.x_test])
