@@ -8,7 +8,8 @@ Recording overhead: a live Trainer run (hidden = 64, log_every = 1, CPU) with ev
 recorded: the time spent inside the recorder's calls, and recorded vs not recorded runs in
 alternating rounds. Target: at most 5% slower. Also the writer's cost per snapshot alone.
 
-    python bench/bench_store.py [--snapshots 1000000] [--steps 3000] [--rounds 16] [--repeats 5] [--skip-replay]
+    python bench/bench_store.py [--snapshots 1000000] [--steps 20000] [--rounds 10] [--repeats 5]
+                                [--skip-replay] [--skip-overhead]
 """
 
 from __future__ import annotations
@@ -197,13 +198,15 @@ def bench_writer_cost(n: int = 200_000) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--snapshots", type=int, default=1_000_000)
-    parser.add_argument("--steps", type=int, default=3000, help="steps per training run (overhead)")
-    parser.add_argument("--rounds", type=int, default=16, help="recorded / not recorded pairs (overhead)")
+    parser.add_argument("--steps", type=int, default=20000, help="steps per training run (overhead)")
+    parser.add_argument("--rounds", type=int, default=10, help="recorded / not recorded pairs (overhead)")
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes timing the replay")
     parser.add_argument("--skip-replay", action="store_true")
+    parser.add_argument("--skip-overhead", action="store_true")
     args = parser.parse_args()
     bench_writer_cost()
-    bench_overhead(args.steps, args.rounds)
+    if not args.skip_overhead:
+        bench_overhead(args.steps, max(1, args.rounds))
     if not args.skip_replay:
         bench_replay(args.snapshots, args.repeats)
 
