@@ -10,7 +10,7 @@ from core.errors import UserError
 # Each subcommand module exposes `add_parser(subparsers)`, which registers its parser and sets
 # `func` (args -> exit status). Modules are imported lazily inside their handlers where they
 # need torch or textual, so `relulab check` stays fast.
-COMMAND_MODULES = ["lab.check_cli", "lab.run_cli", "lab.sessions_cli", "lab.experiment_cli"]
+COMMAND_MODULES = ["lab.check_cli", "lab.run_cli", "lab.sessions_cli", "lab.experiment_cli", "lab.console_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,13 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+    from lab import console_cli
+
+    if console_cli.wants_console(argv):
+        # `relulab`, `relulab CONFIG.toml`, `relulab --store DIR`: the console.
+        func, args = console_cli.console_main, argv
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        func = getattr(args, "func", None)
+        if not func:
+            parser.print_help()
+            return 0
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except UserError as e:
         print(f"relulab: {e}", file=sys.stderr)
         return 2

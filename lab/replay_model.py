@@ -1,0 +1,105 @@
+"""A recorded session read back for replay: its series, a cursor, and the frame at the cursor.
+
+No Textual here: the replay screen moves the cursor, this builds the `RunFrame` the live view
+draws, so a replayed run looks exactly like it did live.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lab.frame import RunFrame, classify_point
+from lab.live_run import InitProbability, init_probability
+from lab.series import SeriesView
+
+# Rows of (n x hidden) arrays kept in memory for scrubbing: whole sessions up to this many cells.
+MAX_CELLS = 20_000_000
+MAX_POINTS = 20_000
+SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)  # snapshots per second
+
+
+class ReplayModel:
+    """The series of `session` and a cursor over its rows."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.config = session.config
+        hidden = session.hidden or 1
+        max_points = int(max(100, min(MAX_POINTS, MAX_CELLS // hidden)))
+        self.arrays = session.series(max_points=max_points)
+        self.steps = np.asarray(self.arrays["step"])
+        self.view = SeriesView.from_arrays(self.arrays) if len(self.steps) else None
+        self.hops = sorted(session.hops, key=lambda h: h.step)
+        self.d_eff = session.d_eff()
+        self.outputs = session.outputs or 1
+        self.total_steps = self.config.train.steps if self.config is not None else int(self.steps[-1] if len(self.steps) else 0)
+        self.probability: InitProbability | None = None
+        if self.config is not None and session.inputs:
+            try:
+                self.probability = init_probability(self.config, session.inputs)
+            except Exception:  # only a figure on the panel
+                self.probability = None
+        self.index = 0
+        # Start the default speed so a whole replay takes about 10 seconds.
+        self.speed = next((s for s in SPEEDS if s * 10 >= len(self)), SPEEDS[-1])
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def step(self) -> int:
+        return int(self.steps[self.index]) if len(self) else 0
+
+    @property
+    def at_end(self) -> bool:
+        return self.index >= len(self) - 1
+
+    def seek(self, index: int) -> None:
+        self.index = int(min(max(0, index), max(0, len(self) - 1)))
+
+    def seek_step(self, step: int) -> None:
+        """The newest row at or before `step`."""
+        self.seek(int(np.searchsorted(self.steps, step, side="right")) - 1)
+
+    def next_hop(self) -> bool:
+        """Jump to the next component hop after the cursor; False when there is none."""
+        hop = next((h for h in self.hops if h.step > self.step), None)
+        if hop is None:
+            return False
+        self.seek(int(np.searchsorted(self.steps, hop.step, side="left")))
+        return True
+
+    def faster(self, delta: int) -> int:
+        i = SPEEDS.index(self.speed) if self.speed in SPEEDS else 0
+        self.speed = SPEEDS[min(max(0, i + delta), len(SPEEDS) - 1)]
+        return self.speed
+
+    def hops_upto(self, step: int) -> list:
+        return [h for h in self.hops if h.step <= step]
+
+    def frame(self) -> RunFrame | None:
+        """What the live view shows at the cursor."""
+        if not len(self):
+            return None
+        i = self.index
+        a = self.arrays
+        c = np.asarray(a["c"][i], np.float64)
+        w = np.asarray(a["w_norm"][i], np.float64)
+        v = np.asarray(a["v"][i], np.float64)
+        classification = classify_point(c, w, v, np.sign(v).astype(np.int8), self.d_eff, self.outputs)
+        hops = self.hops_upto(self.step)
+        per_neuron: dict[int, int] = {}
+        for h in hops:
+            per_neuron[h.neuron] = per_neuron.get(h.neuron, 0) + 1
+        test = a.get("test_loss")
+        test_value = float(test[i]) if test is not None and np.isfinite(test[i]) else None
+        drift = a.get("max_drift")
+        return RunFrame(
+            series=self.view.upto(i), step=self.step, total_steps=self.total_steps, loss=float(a["loss"][i]),
+            test_loss=test_value, c=c, w_norm=w, v=v, classification=classification, probability=self.probability,
+            max_drift=float(drift[i]) if drift is not None else 0.0, hops=len(hops), hops_per_neuron=per_neuron,
+        )
+
+    def elapsed(self) -> float | None:
+        e = self.arrays.get("elapsed")
+        return float(e[self.index]) if e is not None and len(self) else None

@@ -1,0 +1,196 @@
+"""Replay: a recorded session drawn by the live view, with play / pause, step, speed and jumps."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Static
+
+from core.errors import UserError
+from lab.replay_model import ReplayModel
+from lab.widgets.key_bar import KeyBar
+from lab.widgets.live_view import PANES, LiveView
+from lab.widgets.mode_bar import ModeBar
+from lab.widgets.replay_controls import ReplayControls
+from lab.widgets.status_line import StatusLine
+
+
+class ReplayScreen(Screen):
+    """Replays session `session_id` from the app's store."""
+
+    TITLE = "Replay"
+    HELP = """
+The recorded snapshots of a session, drawn as they were live. The classification shown is the
+one at the cursor's step; h jumps to the next component hop (a pathological neuron whose output
+sign changed between two snapshots — which gradient flow forbids, so a hop means the step size
+was too large or the optimizer does not conserve c_k).
+"""
+
+    BINDINGS = [
+        Binding("space", "play", "Play/pause", priority=True),
+        Binding("right,period", "step(1)", "Step +1", key_display="→", priority=True),
+        Binding("left,comma", "step(-1)", "Step −1", key_display="←", priority=True),
+        Binding("shift+right", "step(10)", "Step +10", show=False, priority=True),
+        Binding("shift+left", "step(-10)", "Step −10", show=False, priority=True),
+        Binding("plus,equals_sign", "speed(1)", "Faster", show=False),
+        Binding("minus", "speed(-1)", "Slower", show=False),
+        Binding("home", "jump('start')", "Start", show=False, priority=True),
+        Binding("end", "jump('end')", "End", show=False, priority=True),
+        Binding("h", "next_hop", "Next hop"),
+        Binding("l", "toggle_log", "Log y"),
+        Binding("escape,backspace", "close", "Back"),
+        Binding("1", "pane('loss')", "Loss pane", show=False),
+        Binding("2", "pane('ck')", "c_k pane", show=False),
+        Binding("3", "pane('quadric')", "Quadric pane", show=False),
+        Binding("4", "pane('classification')", "Classification pane", show=False),
+        Binding("right_square_bracket,f6", "cycle(1)", "Next pane", show=False),
+        Binding("left_square_bracket,shift+f6", "cycle(-1)", "Previous pane", show=False),
+    ]
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.model: ReplayModel | None = None
+        self.playing = False
+        self._budget = 0.0  # snapshots owed to the timer (fractions carry over)
+        self._timer = None
+
+    def compose(self) -> ComposeResult:
+        yield ModeBar("sessions", id="mode-bar")
+        yield Static(Text(f"loading session {self.session_id}…", style="dim"), id="replay-message")
+        yield LiveView(id="live-view")
+        yield ReplayControls(id="replay-controls")
+        yield StatusLine(id="status")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        store = self.app.store
+        if store is None:
+            self._fail(f"no session store: {self.app.store_error}")
+            return
+        self._load(store)
+
+    @work(thread=True, exclusive=True, group="replay-load", exit_on_error=False)
+    def _load(self, store) -> None:
+        try:
+            model = ReplayModel(store.load(self.session_id))
+            error = None
+        except UserError as e:
+            model, error = None, str(e)
+        except Exception as e:  # a damaged file must not take the app down
+            model, error = None, f"session {self.session_id} cannot be replayed: {type(e).__name__}: {e}"
+        self.app.call_from_thread(self._loaded, model, error)
+
+    def _fail(self, error: str) -> None:
+        self.query_one("#replay-message", Static).update(Text(error, style="bold red"))
+        self.notify(error, title="Cannot replay", severity="error", timeout=10)
+
+    def _loaded(self, model: ReplayModel | None, error: str | None) -> None:
+        if model is None:
+            self._fail(error or "cannot replay")
+            return
+        self.model = model
+        session = model.session
+        name = session.name or session.info.summary
+        shown_id = "–" if self.app.redact else session.id
+        self.query_one(ModeBar).set_context(f"replay · {shown_id} · {name}")
+        message = self.query_one("#replay-message", Static)
+        if not len(model):
+            message.update(Text(f"session {shown_id} has no snapshots recorded", style="yellow"))
+        else:
+            message.display = False
+        self._timer = self.set_interval(1.0 / self.app.refresh_hz, self._tick, pause=True)
+        self.redraw()
+
+    # -- drawing --------------------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        model = self.model
+        if model is None:
+            return
+        self.query_one(LiveView).show(model.frame())
+        self.query_one(ReplayControls).show(
+            playing=self.playing, speed=model.speed, index=model.index, count=len(model), step=model.step,
+            hops_seen=len(model.hops_upto(model.step)), hops_total=len(model.hops))
+        self.query_one(StatusLine).show(
+            state="playing" if self.playing else model.session.status,
+            device=model.session.environment.get("device"), step=model.step, total=model.total_steps,
+            elapsed=model.elapsed(), session_id=model.session.id, redact=self.app.redact,
+        )
+
+    def _tick(self) -> None:
+        model = self.model
+        if model is None or not self.playing:
+            return
+        self._budget += model.speed / self.app.refresh_hz
+        advance = int(self._budget)
+        if advance:
+            self._budget -= advance
+            model.seek(model.index + advance)
+        if model.at_end:
+            self._pause()
+        self.redraw()
+
+    def _pause(self) -> None:
+        self.playing = False
+        if self._timer is not None:
+            self._timer.pause()
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def action_play(self) -> None:
+        if self.model is None or not len(self.model):
+            return
+        if self.playing:
+            self._pause()
+        else:
+            if self.model.at_end:
+                self.model.seek(0)
+            self.playing = True
+            self._budget = 0.0
+            self._timer.resume()
+        self.redraw()
+
+    def action_step(self, delta: int) -> None:
+        if self.model is None:
+            return
+        self._pause()
+        self.model.seek(self.model.index + delta)
+        self.redraw()
+
+    def action_speed(self, delta: int) -> None:
+        if self.model is None:
+            return
+        self.model.faster(delta)
+        self.redraw()
+
+    def action_jump(self, where: str) -> None:
+        if self.model is None:
+            return
+        self._pause()
+        self.model.seek(0 if where == "start" else len(self.model) - 1)
+        self.redraw()
+
+    def action_next_hop(self) -> None:
+        if self.model is None:
+            return
+        self._pause()
+        if not self.model.next_hop():
+            self.notify("no further hop in this session", timeout=3)
+        self.redraw()
+
+    def action_toggle_log(self) -> None:
+        self.query_one(LiveView).toggle_log()
+
+    def action_pane(self, pane: str) -> None:
+        if pane in PANES:
+            self.query_one(LiveView).activate(pane)
+
+    def action_cycle(self, delta: int) -> None:
+        self.query_one(LiveView).cycle(delta)
+
+    def action_close(self) -> None:
+        self.app.pop_screen()

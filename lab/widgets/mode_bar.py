@@ -1,0 +1,47 @@
+"""The top line: the app's name, the screens and their keys, the current one highlighted."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+MODES = (("setup", "F2 set-up"), ("live", "F3 live"), ("sessions", "F4 sessions"))
+
+
+def has_experiments() -> bool:
+    """Whether the experiments screen exists (found without importing it: it imports torch)."""
+    import importlib.util
+
+    return importlib.util.find_spec("lab.experiment_screen") is not None
+
+
+class ModeBar(Static):
+    """`relulab · F2 set-up  F3 live  F4 sessions · <context>`."""
+
+    DEFAULT_CSS = """
+    ModeBar { height: 1; background: $primary-background; padding: 0 1; }
+    """
+
+    def __init__(self, current: str, context: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.current = current
+        self.context = context
+
+    def on_mount(self) -> None:
+        self.set_context(self.context)
+
+    def set_context(self, context: str) -> None:
+        if context == self.context and self.content:
+            return
+        self.context = context
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("relulab", style="bold")
+        text.append("  ")
+        modes = MODES + ((("experiments", "F5 experiments"),) if has_experiments() else ())
+        for mode, label in modes:
+            style = "bold reverse" if mode == self.current else "dim"
+            text.append(f" {label} ", style=style)
+            text.append(" ")
+        if context:
+            text.append(" " + context)
+        self.update(text, layout=False)

@@ -1,0 +1,237 @@
+"""The console's parts without a terminal: form values, series buffer, canvas, live run, replay, CLI."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import Config, ConfigError, load_config, replace
+from core.snapshot import Snapshot
+from lab.canvas import Canvas, nice_ticks
+from lab.console_cli import read_config_file, wants_console
+from lab.form_values import check_text, format_value, parse_text
+from lab.live_run import LiveRun
+from lab.messages import RunProgress
+from lab.series import MAX_TRACKED, SeriesBuffer, pick_tracked
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def snapshot(step: int, c, test_loss=None) -> Snapshot:
+    c = np.asarray(c, float)
+    v = np.where(c < 0, -1.0, 1.0) * (1 + np.abs(c))
+    return Snapshot(step, 1.0 / (step + 1), test_loss, None, None, c, np.sqrt(v**2 + c), v,
+                    np.sign(v).astype(np.int8), "", 0.0, step * 1e-4)
+
+
+# -- form values ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("section,name,text,value", [
+    ("train", "lr", "1e-3", 0.001), ("train", "steps", "1_000", 1000), ("model", "bias", "false", False),
+    ("init", "signs", '"+-"', "+-"), ("init", "signs", "+-", "+-"), ("model", "inputs", "", None),
+    ("init", "hidden_weight", "[[0.6], [-0.6]]", [[0.6], [-0.6]]),
+])
+def test_text_is_read_as_the_schema_expects(section, name, text, value):
+    assert parse_text(section, name, text) == value
+    assert check_text(section, name, text) == value
+
+
+def test_bad_text_gets_the_cli_message():
+    with pytest.raises(ConfigError, match=r'^form: \[train\] steps = "ten": must be an integer >= 1$'):
+        check_text("train", "steps", "ten")
+    with pytest.raises(ConfigError, match=r"^form: \[train\] device = \"gpu\": must be auto, cpu, cuda or cuda:N$"):
+        check_text("train", "device", "gpu")
+
+
+def test_values_round_trip_through_text():
+    for value in (0.05, 3, True, None, [[1.0, -1.0]], "abs"):
+        assert parse_text("init", "output_weight", format_value(value)) == value or not isinstance(value, list)
+    assert format_value([[1.0, -1.0]]) == "[[1.0, -1.0]]"
+
+
+# -- series buffer ----------------------------------------------------------------------------
+
+
+def test_series_buffer_stays_bounded_and_shows_the_newest_point():
+    buffer = SeriesBuffer(max_points=64)
+    for i in range(10_000):
+        buffer.append(snapshot(i * 10, [-0.5, 0.2]))
+    view = buffer.view()
+    assert len(view) <= 65 and view.step[0] == 0 and view.step[-1] == 99_990
+    assert np.all(np.diff(view.step) > 0)
+    assert view.c.shape == (len(view), 2) and view.band is None and view.test_loss is None
+
+
+def test_wide_layers_track_the_neurons_nearest_zero_and_a_band():
+    c = np.linspace(-1, 1, 101)
+    assert list(pick_tracked(c)) == sorted(np.argsort(np.abs(c))[:MAX_TRACKED])
+    buffer = SeriesBuffer()
+    buffer.append(snapshot(0, c, test_loss=0.5))
+    view = buffer.view()
+    assert view.hidden == 101 and len(view.neurons) == MAX_TRACKED
+    assert view.band.tolist() == [[-1.0, 1.0]] and view.test_loss.tolist() == [0.5]
+
+
+def test_series_buffer_is_safe_to_read_while_written():
+    buffer = SeriesBuffer(max_points=32)
+    done = threading.Event()
+
+    def write():
+        for i in range(20_000):
+            buffer.append(snapshot(i, [0.1, -0.1, 0.3]))
+        done.set()
+
+    threading.Thread(target=write).start()
+    while not done.is_set():
+        view = buffer.view()
+        if view is not None:
+            assert len(view.step) == len(view.loss) == len(view.c)
+    assert buffer.view().step[-1] == 19_999
+
+
+# -- canvas -----------------------------------------------------------------------------------
+
+
+def test_canvas_draws_lines_in_braille_and_labels_its_axes():
+    from rich.style import Style
+
+    canvas = Canvas(40, 12, title="loss")
+    canvas.set_x(0, 100)
+    canvas.set_y(0, 1)
+    canvas.line(np.arange(101), np.linspace(1, 0, 101), Style(color="red"))
+    canvas.hline(0.5, Style(dim=True))
+    canvas.scatter([50], [0.5], Style(bold=True), "0")
+    strips = canvas.render()
+    text = ["".join(seg.text for seg in strip) for strip in strips]
+    assert len(strips) == 12 and all(s.cell_length == 40 for s in strips)
+    assert "loss" in text[0] and "100" in text[-1]
+    assert any(0x2800 < ord(ch) <= 0x28FF for line in text for ch in line)
+    assert any("0" in line[5:] for line in text[1:-1])
+    log = Canvas(30, 8)
+    log.set_x(0, 1)
+    log.set_y(1e-4, 1, log=True)
+    log.line([0, 1], [1, 1e-4], Style())
+    assert any("1e-2" in "".join(s.text for s in strip) for strip in log.render())
+
+
+def test_nice_ticks_are_round_and_inside():
+    assert nice_ticks(0, 3000, 4) == [0, 1000, 2000, 3000]
+    ticks = nice_ticks(-0.64, 0.0, 4)
+    assert ticks[0] >= -0.64 and ticks[-1] <= 0 and 0.0 in ticks
+
+
+# -- live run ---------------------------------------------------------------------------------
+
+
+def test_live_run_reports_at_most_refresh_hz_and_records_the_session(tmp_path):
+    from sessions import open_store
+
+    config = replace(load_config(ROOT / "examples/abs_obstructed.toml"), "train", steps=6000, log_every=1)
+    store = open_store(tmp_path / "store")
+    run = LiveRun(config, store=store, refresh_hz=5, threads=1)
+    reports = []
+    started = time.perf_counter()
+    run.execute(lambda: reports.append(time.perf_counter()), lambda text: None)
+    seconds = time.perf_counter() - started
+    assert run.state == "completed" and run.latest.step == 6000
+    assert len(reports) <= seconds * 5 + 3  # never one per snapshot (6001 of them)
+    assert run.initial.pathological == 2 and run.final.components == 4
+    [info] = store.list()
+    assert info.id == run.session_id and info.status == "completed" and info.snapshots == 6001
+
+
+def test_live_run_failures_are_one_line_errors(tmp_path):
+    config = replace(Config(), "data", path=str(tmp_path / "missing.csv"))
+    run = LiveRun(config)
+    run.execute(lambda: None, lambda text: None)
+    assert run.state == "failed" and "missing.csv" in run.error and "\n" not in run.error
+
+
+def test_stopping_before_training_ends_it_as_interrupted():
+    run = LiveRun(replace(Config(), "train", steps=10_000_000))
+    run.stop()
+    run.execute(lambda: None, lambda text: None)
+    assert run.state == "interrupted" and run.latest.step == 0
+
+
+def test_an_unwritable_store_is_reported_and_training_goes_on(tmp_path):
+    class BrokenStore:
+        def create_session(self, *args, **kwargs):
+            from sessions import StoreError
+
+            raise StoreError("store: disk full")
+
+    notes = []
+    run = LiveRun(replace(Config(), "train", steps=100), store=BrokenStore())
+    run.execute(lambda: None, notes.append)
+    assert run.state == "completed" and run.session_id is None
+    assert notes == ["this run is not recorded: store: disk full"]
+
+
+def test_progress_messages_coalesce_per_run():
+    a, b = LiveRun(Config()), LiveRun(Config())
+    assert RunProgress(a).can_replace(RunProgress(a))
+    assert not RunProgress(a).can_replace(RunProgress(b))
+
+
+# -- replay -----------------------------------------------------------------------------------
+
+
+def test_replay_model_walks_a_recorded_session(tmp_path):
+    from lab.replay_model import ReplayModel
+    from sessions import open_store
+
+    store = open_store(tmp_path / "store")
+    config = replace(load_config(ROOT / "examples/abs_obstructed.toml"), "train", steps=500)
+    run = LiveRun(config, store=store)
+    run.execute(lambda: None, lambda text: None)
+    model = ReplayModel(store.load(run.session_id))
+    assert len(model) == 51 and model.step == 0
+    frame = model.frame()
+    assert frame.classification.pathological == 2 and frame.classification.components == 4
+    model.seek(10**9)
+    assert model.at_end and model.step == 500
+    assert not model.next_hop()  # gradient flow with a small step: no hops
+    model.seek_step(255)
+    assert model.step == 250
+    speed = model.speed
+    assert model.faster(1) > speed and model.faster(-2) < speed
+    assert model.frame().series.step[-1] == 250
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv,console", [
+    ([], True), (["x.toml"], True), (["--store", "d"], True), (["--store=d", "x.toml"], True),
+    (["x.toml", "--refresh", "2"], True), (["run", "x.toml"], False), (["--help"], False),
+    (["sessions", "list"], False), (["replay", "abc"], False),
+])
+def test_which_arguments_open_the_console(argv, console):
+    assert wants_console(argv) is console
+
+
+def test_replay_of_an_unknown_session_is_a_one_line_error(capsys):
+    from lab.cli import main
+
+    assert main(["replay", "ffffffff"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("relulab: no session 'ffffffff'") and "Traceback" not in err
+
+
+def test_config_files_the_console_cannot_open_fail_on_the_command_line(tmp_path, capsys):
+    from lab.cli import main
+
+    assert main([str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml: no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        read_config_file(bad)
+    config, raw = read_config_file(ROOT / "examples/abs_obstructed.toml")
+    assert raw is None and config.init.output_weight == [[1.0, -1.0]]
