@@ -22,7 +22,7 @@ from core.config import Config, replace
 from core.errors import UserError
 from lab.live_run import LiveRun
 from lab.messages import RunNotice, RunProgress
-from lab.screens.help_screen import HelpScreen
+from lab.screens.help_screen import GENERIC_ACTIONS, HelpScreen
 from lab.screens.live_screen import LiveScreen
 from lab.screens.sessions_screen import SessionsScreen
 from lab.screens.setup_screen import SetupScreen
@@ -68,7 +68,8 @@ class RelulabApp(App):
         Binding("f2", "switch_mode('setup')", "Set-up", show=False, priority=True),
         Binding("f3", "switch_mode('live')", "Live", show=False, priority=True),
         Binding("f4", "switch_mode('sessions')", "Sessions", show=False, priority=True),
-        Binding("f5", "experiments", "Experiments", show=False, priority=True),
+        Binding("f5", "experiments", "Experiments", show=False, priority=True,
+                tooltip="The paper's experiments: run one, see its plots and tables"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -250,6 +251,8 @@ class RelulabApp(App):
         """Every action of the app and of the current screen, by name, plus the screens."""
         yield from super().get_system_commands(screen)
         seen = {"Quit", "Keys", "Theme", "Screenshot", "Maximize", "Minimize"}
+        if not has_experiments():
+            seen.add("Experiments")
         for title, help_text, target in (
             ("Set-up", "Show the set-up form (F2)", "setup"),
             ("Live", "Show the live view of the current run (F3)", "live"),
@@ -259,16 +262,14 @@ class RelulabApp(App):
             yield SystemCommand(title, help_text, lambda target=target: self.switch_mode(target))
         for active in screen.active_bindings.values():
             node, binding = active.node, active.binding
-            if not binding.description or binding.description in seen or not isinstance(node, (App, Screen)):
+            if (not binding.description or binding.description in seen or not isinstance(node, (App, Screen))
+                    or binding.action in GENERIC_ACTIONS):
                 continue
             seen.add(binding.description)
             yield SystemCommand(
                 binding.description, binding.tooltip or f"key: {self.get_key_display(binding)}",
                 lambda node=node, action=binding.action: self.run_action(action, node),
             )
-        if has_experiments():
-            yield SystemCommand("Experiments", "The paper's experiments: run one, see its plots (F5)",
-                                self.action_experiments)
 
     def action_experiments(self) -> None:
         """Open the experiments screen (lab/experiment_screen.py) over the current one."""

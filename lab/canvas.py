@@ -115,11 +115,15 @@ class Canvas:
 
     def render(self) -> list[Strip]:
         """Rasterise every call and return one Strip per row."""
+        return [Strip(row, self.width) for row in self.render_rows()]
+
+    def render_rows(self) -> list[list[Segment]]:
+        """Rasterise every call: the segments of each row (equal rows compare equal)."""
         y_ticks = self._y_ticks()
         margin = max((len(label) for _, label in y_ticks), default=1) + 1
         cols, rows = self.width - margin, self.height - 2
         if cols < 4 or rows < 2:
-            return [Strip([Segment(" " * self.width, PLAIN)]) for _ in range(self.height)]
+            return [[Segment(" " * self.width, PLAIN)] for _ in range(self.height)]
         dot_w, dot_h = 2 * cols, 4 * rows
         bits = np.zeros((rows, cols), np.uint8)
         owner = np.zeros((rows, cols), np.int32)  # style index of the last call drawing a cell
@@ -181,11 +185,11 @@ class Canvas:
             r = int(round((y1 - value) / (y1 - y0) * (dot_h - 1))) // 4
             if 0 <= r < rows:
                 tick_rows[r] = label
-        lines: list[Strip] = []
+        lines: list[list[Segment]] = []
         title = self.title[: self.width]
         pad = (self.width - len(title)) // 2
-        lines.append(Strip([Segment(" " * pad, PLAIN), Segment(title, self.title_style),
-                            Segment(" " * (self.width - pad - len(title)), PLAIN)]))
+        lines.append([Segment(" " * pad, PLAIN), Segment(title, self.title_style),
+                      Segment(" " * (self.width - pad - len(title)), PLAIN)])
         for r in range(rows):
             label = tick_rows.get(r)
             left = (label.rjust(margin - 1) + "┤") if label is not None else " " * (margin - 1) + "│"
@@ -208,11 +212,11 @@ class Canvas:
                 run_text.append(ch)
             if run_text:
                 segments.append(Segment("".join(run_text), run_style))
-            lines.append(Strip(segments, self.width))
+            lines.append(segments)
         lines.append(self._x_axis(margin, cols))
         return lines
 
-    def _x_axis(self, margin: int, cols: int) -> Strip:
+    def _x_axis(self, margin: int, cols: int) -> list[Segment]:
         x0, x1 = self.x_range
         cells = [" "] * cols
         ticks = nice_ticks(x0, x1, max(2, min(5, cols // 12)))
@@ -223,7 +227,7 @@ class Canvas:
             if start < 0 or any(ch != " " for ch in cells[max(0, start - 1):start + len(label) + 1]):
                 continue
             cells[start:start + len(label)] = list(label)
-        return Strip([Segment(" " * margin + "".join(cells), self.axis_style)], self.width)
+        return [Segment(" " * margin + "".join(cells), self.axis_style)]
 
 
 def _widen(low: float, high: float, pad: float = 0.0) -> tuple[float, float]:

@@ -254,7 +254,7 @@ async def test_help_and_command_palette_list_the_actions():
         from lab.screens.help_screen import HelpScreen, screen_bindings
 
         rows = {description: keys for keys, description, _ in screen_bindings(app.screen)}
-        assert rows["Run"] == "^r" and rows["Help"] in ("?", "F1 / ?", "? / F1", "f1 / ?")
+        assert rows["Run"] == "^r" and rows["Help"] in ("f1", "f1 / ?")  # "?" types into a focused field
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")

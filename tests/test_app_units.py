@@ -235,3 +235,22 @@ def test_config_files_the_console_cannot_open_fail_on_the_command_line(tmp_path,
         read_config_file(bad)
     config, raw = read_config_file(ROOT / "examples/abs_obstructed.toml")
     assert raw is None and config.init.output_weight == [[1.0, -1.0]]
+
+
+def test_replay_jumps_to_the_next_hop(tmp_path):
+    """Adam with a large step moves a pathological neuron across v = 0: a hop the replay finds."""
+    from lab.replay_model import ReplayModel
+    from sessions import open_store
+
+    store = open_store(tmp_path / "store")
+    config = replace(replace(replace(Config(), "model", hidden=4), "init", pathological=2, seed=0),
+                     "train", optimizer="adam", lr=3.0, steps=300, log_every=1)
+    run = LiveRun(config, store=store)
+    run.execute(lambda: None, lambda text: None)
+    assert run.hop_count >= 1 and sum(run.hops_per_neuron.values()) == run.hop_count
+    model = ReplayModel(store.load(run.session_id))
+    assert len(model.hops) == run.hop_count
+    assert model.next_hop()
+    assert model.step == model.hops[0].step
+    frame = model.frame()
+    assert frame.hops == 1 and frame.hops_per_neuron == {model.hops[0].neuron: 1}

@@ -31,7 +31,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(self.question, markup=False)
             yield Static("y: yes · n / escape: no", classes="hint")
 
     def action_answer(self, answer: bool) -> None:

@@ -14,13 +14,17 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 
+# Textual's own screen keys (focus next, copy): the same on every screen, not worth a line.
+GENERIC_ACTIONS = {b.action for b in Screen.BINDINGS if isinstance(b, Binding)}
+
+
 def screen_bindings(screen: Screen) -> list[tuple[str, str, str]]:
     """(keys, description, where) for every described binding of `screen` and the app."""
     app = screen.app
     grouped: dict[tuple[str, str], list[str]] = {}
     for key, active in screen.active_bindings.items():
         node, binding = active.node, active.binding
-        if not isinstance(node, (App, Screen)) or not binding.description:
+        if not isinstance(node, (App, Screen)) or not binding.description or binding.action in GENERIC_ACTIONS:
             continue
         where = "app" if isinstance(node, App) else "screen"
         grouped.setdefault((binding.description, where), []).append(app.get_key_display(binding))
@@ -59,7 +63,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll():
             yield Static(Text(f"Keys — {getattr(self.target, 'TITLE', None) or 'relulab'}", style="bold"))
             if notes:
-                yield Static(Text(notes.strip(), style="dim"))
+                yield Static(Text(" ".join(notes.split()), style="dim"))  # reflowed to the box
             yield Static(table)
             yield Static(Text("ctrl+p lists every action by name · escape closes this help", style="dim"))
 

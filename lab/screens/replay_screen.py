@@ -96,7 +96,7 @@ was too large or the optimizer does not conserve c_k).
         session = model.session
         name = session.name or session.info.summary
         shown_id = "–" if self.app.redact else session.id
-        self.query_one(ModeBar).set_context(f"replay · {shown_id} · {name}")
+        self.query_one(ModeBar).set_context(f"replay {shown_id} · {name}")
         message = self.query_one("#replay-message", Static)
         if not len(model):
             message.update(Text(f"session {shown_id} has no snapshots recorded", style="yellow"))

@@ -34,7 +34,7 @@ Type in the filter to keep the sessions whose id, name, status, config or tags c
         Binding("t", "tag", "Tag"),
         Binding("d,delete", "delete", "Delete"),
         Binding("c", "use_config", "Use config"),
-        Binding("f5", "reload", "Reload"),
+        Binding("ctrl+r", "reload", "Reload"),
         Binding("escape", "leave_filter", "Back to the table", show=False),
     ]
 
@@ -45,7 +45,7 @@ Type in the filter to keep the sessions whose id, name, status, config or tags c
     def compose(self) -> ComposeResult:
         yield ModeBar("sessions", id="mode-bar")
         yield Input(placeholder="/ filter: words in id, name, status, config, tags", id="filter", compact=True)
-        yield Static("", id="sessions-message")
+        yield Static("", id="sessions-message", markup=False)
         yield SessionsTable(id="sessions-table")
         yield KeyBar()
 

@@ -31,6 +31,7 @@ class SetupScreen(Screen):
     """The form; `config()` is what a run would use."""
 
     TITLE = "Set-up"
+    AUTO_FOCUS = "ConfigField .editor"  # the first field, ready for typing
     HELP = """
 Every field is one key of the config schema (the same keys as a TOML config and the CLI flags);
 a bad value shows the CLI's message under the field and the run key refuses to start. Leave
@@ -64,8 +65,8 @@ inputs empty to take it from the dataset. Small nets can be given explicit weigh
         yield ReflowPanes([[panes["model"], panes["data"], preview], [panes["init"], panes["train"]]],
                           order=["pane-model", "pane-init", "pane-data", "pane-train", "preview"],
                           scroll=True, id="setup-panes")
-        yield Static("", id="field-help")
-        yield Static("", id="form-error")
+        yield Static("", id="field-help", markup=False)
+        yield Static("", id="form-error", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:

@@ -40,9 +40,9 @@ class TextPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text)
+            yield Label(self.title_text, markup=False)
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
-            yield Static("", classes="error")
+            yield Static("", classes="error", markup=False)
             yield Static(self.hint, classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -99,7 +99,7 @@ class WeightsEditor(ModalScreen[dict | None]):
             yield Label(f"Explicit weights: hidden_weight {m.hidden} x inputs, hidden_bias_values {m.hidden}, "
                         f"output_weight {m.outputs} x {m.hidden}")
             yield TextArea(weights_text(self.values), language=None, id="weights-text")
-            yield Static("", classes="error")
+            yield Static("", classes="error", markup=False)
             yield Static("ctrl+s: apply · ctrl+g: draw from the scheme and seed · escape: cancel", classes="hint")
 
     def action_draw(self) -> None:

@@ -66,7 +66,7 @@ class ConfigField(Vertical):
         with Horizontal():
             yield Label(self.field.name, classes="name")
             yield self._make_editor(self._initial)
-        yield Static("", classes="error")
+        yield Static("", classes="error", markup=False)
 
     def _make_editor(self, value):
         choices = self.field.metadata.get("choices")

@@ -8,8 +8,7 @@ change, so this bar renders them once (the command palette and `?` list the rest
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import App
-from textual.screen import Screen
+from textual.binding import Binding
 from textual.widgets import Static
 
 
@@ -24,15 +23,13 @@ class KeyBar(Static):
         self.call_after_refresh(self.draw)
 
     def draw(self) -> None:
+        """The screen's declared bindings in their order (not the focused widget's), then the app's."""
         screen, app = self.screen, self.app
         entries: list[tuple[str, str]] = []
         seen: set[str] = set()
-        for node_type in (Screen, App):
-            for active in screen.active_bindings.values():
-                node, binding = active.node, active.binding
-                if not isinstance(node, node_type) or not binding.show or not binding.description:
-                    continue
-                if binding.description in seen:
+        for owner in (type(screen), type(app)):
+            for binding in Binding.make_bindings(owner.BINDINGS):
+                if not binding.show or not binding.description or binding.description in seen:
                     continue
                 seen.add(binding.description)
                 entries.append((app.get_key_display(binding), binding.description))

@@ -17,6 +17,16 @@ PLAIN = Style()  # never a None style: the NO_COLOR filter reads every segment's
 HEADER = ("k", "c_k", "‖W_k‖", "v_k", "status", "±", "hop")
 
 
+def fit(value: float, width: int, signed: bool = True) -> str:
+    """`value` in at most `width` characters: three decimals when they fit, fewer, then e-notation."""
+    sign = "+" if signed else ""
+    for spec in (f"{sign}.3f", f"{sign}.2f", f"{sign}.1f", f"{sign}.0f", f"{sign}.1e", f"{sign}.0e"):
+        text = format(value, spec)
+        if len(text) <= width:
+            return text.rjust(width)
+    return text[:width]
+
+
 class NeuronTable(Widget):
     """`show(rows)` with rows of (k, c, w_norm, v, status, hops); one line each under a header."""
 
@@ -38,7 +48,7 @@ class NeuronTable(Widget):
         header = "  ".join(h.rjust(w) if i < 4 else h.ljust(w) for i, (h, w) in enumerate(zip(HEADER, widths)))
         strips = [Strip([Segment(header, header_style)])]
         for k, c, w, v, status, hops in rows:
-            left = f"{k:>{kw}}  {c:+6.3f}  {w:5.3f}  {v:+6.3f}  "
+            left = f"{k:>{kw}}  {fit(c, 6)}  {fit(w, 5, signed=False)}  {fit(v, 6)}  "
             right = f"  {'+' if v >= 0 else '-'}  {hops:>3d}"
             strips.append(Strip([Segment(left, PLAIN), Segment(status.ljust(12), STATUS_STYLE.get(status, PLAIN)),
                                  Segment(right, PLAIN)]))

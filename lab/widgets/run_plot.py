@@ -1,18 +1,22 @@
-"""Base of the three live plots: draws a `RunFrame` on a `Canvas`, and only when something changed.
+"""Base of the three live plots: draws a `RunFrame` on a `Canvas`, and only what changed.
 
 Textual's line API: `render_line` hands out strips cached per (frame, size, theme), so a plot
-costs nothing on repaints caused by other widgets, and about a millisecond when it does redraw.
+costs nothing on repaints caused by other widgets. A new frame is rasterised at once and
+compared row by row with the last one: only rows that differ are refreshed (a stalled loss
+curve changes a few cells a second), which keeps the compositor's share of the GIL small.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from rich.segment import Segment
 from rich.style import Style
 from textual.color import Color
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from lab.canvas import Canvas
+from lab.canvas import PLAIN, Canvas
 from lab.frame import RunFrame
 
 # Without colour (NO_COLOR) lines still differ: braille dots for free neurons and the train
@@ -50,16 +54,48 @@ class RunPlot(Widget):
         self.frame: RunFrame | None = None
         self._version = 0
         self._drawn_key: tuple | None = None
+        self._rows: list[list[Segment]] = []
         self._strips: list[Strip] = []
 
     def show(self, frame: RunFrame | None) -> None:
-        """Draw `frame` at the next repaint."""
+        """Draw `frame`: now if the plot is on screen (repainting only the rows that changed),
+        else when it is next shown."""
         self.frame = frame
-        self.redraw()
+        self._version += 1
+        if self.display and self.size.area:
+            self._update(partial=True)
 
     def redraw(self) -> None:
         self._version += 1
-        self.refresh()
+        self._update(partial=False)
+
+    def on_show(self) -> None:
+        self._update(partial=False)
+
+    def on_resize(self) -> None:
+        self._update(partial=False)
+
+    def _update(self, partial: bool) -> None:
+        """Rebuild the strips; with `partial`, refresh only the rows that differ from before."""
+        key = (self._version, self.size, self.app.theme)
+        if key == self._drawn_key:
+            return
+        old = self._rows
+        rows = self._build_rows()
+        width = self.size.width
+        strips = []
+        changed = []
+        for y, row in enumerate(rows):
+            if partial and y < len(old) and old[y] == row:
+                strips.append(self._strips[y])  # the same Strip object: nothing to re-render
+            else:
+                strips.append(Strip(row, width))
+                changed.append(y)
+        self._rows, self._strips, self._drawn_key = rows, strips, key
+        if not partial or len(rows) != len(old):
+            self.refresh()
+        elif changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     # -- colours from the theme -------------------------------------------------------------------
 
@@ -77,26 +113,23 @@ class RunPlot(Widget):
     # -- rendering --------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
-        key = (self._version, self.size, self.app.theme)
-        if key != self._drawn_key:
-            self._strips = self._build()
-            self._drawn_key = key
+        if (self._version, self.size, self.app.theme) != self._drawn_key:
+            self._update(partial=False)
         return self._strips[y] if y < len(self._strips) else Strip.blank(self.size.width)
 
-    def _build(self) -> list[Strip]:
-        from rich.segment import Segment
-
+    def _build_rows(self) -> list[list[Segment]]:
         width, height = self.size.width, self.size.height
         frame = self.frame
         if frame is None or frame.series is None or len(frame.series) == 0:
-            message = Strip([Segment(self.EMPTY[:width], Style(dim=True))], min(width, len(self.EMPTY)))
-            return [message] + [Strip.blank(width) for _ in range(height - 1)]
+            message = self.EMPTY[:width]
+            return [[Segment(message, Style(dim=True)), Segment(" " * (width - len(message)), PLAIN)]] + [
+                [Segment(" " * width, PLAIN)] for _ in range(height - 1)]
         if width < 12 or height < 5:
-            return [Strip.blank(width) for _ in range(height)]
+            return [[Segment(" " * width, PLAIN)] for _ in range(height)]
         canvas = Canvas(width, height, axis_style=self.theme_style("foreground", dim=True),
                         title_style=self.theme_style("foreground", bold=True))
         self.draw(canvas, frame)
-        return canvas.render()
+        return canvas.render_rows()
 
     def draw(self, canvas: Canvas, frame: RunFrame) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

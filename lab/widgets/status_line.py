@@ -1,4 +1,4 @@
-"""One line: device, steps/s, step / total, elapsed, session id, status."""
+"""One line: status, step / total, steps/s, elapsed, device, session id."""
 
 from __future__ import annotations
 
@@ -29,18 +29,18 @@ class StatusLine(Static):
     def show(self, *, state: str, device: str | None = None, steps_per_second: float | None = None,
              step: int | None = None, total: int | None = None, elapsed: float | None = None,
              session_id: str | None = None, extra: str = "", redact: bool = False) -> None:
-        parts = Text()
+        parts = Text(no_wrap=True, overflow="ellipsis")
         parts.append(state, style=STATE_STYLE.get(state, "bold"))
-        if device:
-            parts.append(f" · {device}")
-        if steps_per_second is not None:
-            parts.append(f" · {REDACTED if redact else f'{steps_per_second:,.0f}'} steps/s")
         if step is not None:
             parts.append(f" · step {step:,}" + (f"/{total:,}" if total else ""))
+        if steps_per_second is not None:
+            parts.append(f" · {REDACTED if redact else f'{steps_per_second:,.0f}'} steps/s")
         if elapsed is not None:
             parts.append(f" · {REDACTED if redact else format_seconds(elapsed)}")
+        if device:
+            parts.append(f" · {device}")
         if session_id:
-            parts.append(f" · session {REDACTED if redact else session_id}")
+            parts.append(f" · id {REDACTED if redact else session_id}")
         if extra:
             parts.append(f" · {extra}")
         self.update(parts, layout=False)  # one line, always: no relayout at every refresh
