@@ -34,7 +34,7 @@ class ConfigField(Vertical):
     ConfigField > Horizontal { height: 1; }
     ConfigField .name { width: 19; color: $text-muted; }
     ConfigField.-focused .name { color: $text; text-style: bold; }
-    ConfigField .editor { width: 1fr; }
+    ConfigField .editor { width: 1fr; max-width: 60; }
     ConfigField Input.editor { height: 1; }
     ConfigField > .error { display: none; color: $text-error; padding-left: 2; }
     ConfigField.-invalid > .error { display: block; }
