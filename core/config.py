@@ -125,7 +125,8 @@ def field_type(section: str, name: str) -> tuple[type, bool]:
     return (typing.get_origin(hint) or hint), False
 
 
-def _allowed(section: str, f: dataclasses.Field) -> str:
+def allowed_text(section: str, f: dataclasses.Field) -> str:
+    """What a field accepts, in words (the tail of every error message about it)."""
     m = f.metadata
     base, optional = field_type(section, f.name)
     if m.get("choices"):
@@ -170,7 +171,7 @@ def check_value(section: str, name: str, value, source: str = "config"):
     if value is None:
         if optional:
             return None
-        raise _fail(source, key, value, _allowed(section, f))
+        raise _fail(source, key, value, allowed_text(section, f))
     if base is bool:
         ok = isinstance(value, bool)
     elif base is int:
@@ -186,16 +187,16 @@ def check_value(section: str, name: str, value, source: str = "config"):
     else:  # pragma: no cover - schema error
         raise TypeError(base)
     if not ok:
-        raise _fail(source, key, value, _allowed(section, f))
+        raise _fail(source, key, value, allowed_text(section, f))
     if m.get("choices") and value not in m["choices"]:
-        raise _fail(source, key, value, _allowed(section, f))
+        raise _fail(source, key, value, allowed_text(section, f))
     if m.get("pattern") and not re.fullmatch(m["pattern"], value):
-        raise _fail(source, key, value, _allowed(section, f))
+        raise _fail(source, key, value, allowed_text(section, f))
     if base in (int, float):
         if (m.get("minimum") is not None and value < m["minimum"]) or (
             m.get("maximum") is not None and value > m["maximum"]) or (
             m.get("above") is not None and value <= m["above"]):
-            raise _fail(source, key, raw, _allowed(section, f))
+            raise _fail(source, key, raw, allowed_text(section, f))
     return value
 
 
@@ -270,15 +271,18 @@ def _check_shape(source: str, key: str, value: list, shape: tuple) -> None:
         raise ConfigError(f"{source}: {key}: shape {' x '.join(map(str, got))}; must be {text}")
 
 
-def load_config(path: str | Path) -> Config:
+def read_config_text(path: str | Path) -> str:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
-    return config_from_toml(text, str(path))
+
+
+def load_config(path: str | Path) -> Config:
+    return config_from_toml(read_config_text(path), str(path))
 
 
 def config_from_toml(text: str, source: str = "config") -> Config:

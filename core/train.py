@@ -7,6 +7,7 @@ steps, watches for component hops, and stops on request, on a non-finite loss or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -22,7 +23,7 @@ import torch
 from core.config import Config, ConfigError
 from core.data import Dataset, load_dataset
 from core.init import initial_params
-from core.invariants import classify, neuron_status, rebalance_factors, sign_string
+from core.invariants import BALANCED_RTOL, classify, rebalance_factors
 from core.model import Weights, backward, design, forward, loss_and_grad, output_grad
 from core.snapshot import Classification, Hop, Params, Snapshot
 
@@ -47,6 +48,24 @@ def resolve_device(name: str) -> torch.device:
                 f'[train] device = "{name}": this machine has {torch.cuda.device_count()} CUDA device(s), 0..{torch.cuda.device_count() - 1}'
             )
     return torch.device(name)
+
+
+# Below this many multiply-adds per step a second intra-op thread costs more in hand-offs than it
+# saves (measured: a 2-neuron run does 28k steps/s on one thread, 26k on two, and a few hundred on
+# two when another process holds a core); above it, large GEMMs use every thread.
+SMALL_STEP = 1 << 22
+
+
+@contextlib.contextmanager
+def threads_for(work: int):
+    """One CPU thread for small per-step work, torch's own choice otherwise."""
+    before = torch.get_num_threads()
+    if work < SMALL_STEP:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def device_label(device: torch.device) -> str:
@@ -124,6 +143,11 @@ class Sweep:
     @property
     def networks(self) -> int:
         return self.w.W.shape[0]
+
+    @property
+    def work(self) -> int:
+        """Multiply-adds of one step's hidden layer: networks x neurons x d_eff x batch."""
+        return self.w.W.numel() * self.batch_size
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.x.shape[1]
@@ -251,23 +275,24 @@ def sweep(
     drift = np.zeros(s.networks)
     diverged = torch.zeros(s.networks, dtype=torch.bool, device=device)
     curve, test_curve, curve_steps = [], [], []
-    for t in range(steps + 1):
-        if t % every == 0 or t == steps:
-            ev = s.evaluate()
-            diverged |= ~torch.isfinite(ev["train_loss"])
-            curve.append(ev["train_loss"].cpu().numpy())
-            if "test_loss" in ev:
-                test_curve.append(ev["test_loss"].cpu().numpy())
-            curve_steps.append(t)
-            c = s.w.conserved().cpu().numpy().astype(np.float64)
-            sign = np.sign(s.w.V[:, 0, :].cpu().numpy()).astype(np.int8)
-            drift = np.maximum(drift, np.nan_to_num(np.abs(c - c_init), nan=np.inf).max(1))
-            if outputs == 1:
-                hops += ((prev_c < 0) & (sign != prev_sign) & (sign != 0)).sum(1)
-            prev_c, prev_sign = c, sign
-        if t == steps or (stop is not None and stop.is_set()):
-            break
-        s.step()
+    with threads_for(s.work if device.type == "cpu" else SMALL_STEP):
+        for t in range(steps + 1):
+            if t % every == 0 or t == steps:
+                ev = s.evaluate()
+                diverged |= ~torch.isfinite(ev["train_loss"])
+                curve.append(ev["train_loss"].cpu().numpy())
+                if "test_loss" in ev:
+                    test_curve.append(ev["test_loss"].cpu().numpy())
+                curve_steps.append(t)
+                c = s.w.conserved().cpu().numpy().astype(np.float64)
+                sign = np.sign(s.w.V[:, 0, :].cpu().numpy()).astype(np.int8)
+                drift = np.maximum(drift, np.nan_to_num(np.abs(c - c_init), nan=np.inf).max(1))
+                if outputs == 1:
+                    hops += ((prev_c < 0) & (sign != prev_sign) & (sign != 0)).sum(1)
+                prev_c, prev_sign = c, sign
+            if t == steps or (stop is not None and stop.is_set()):
+                break
+            s.step()
     ev = s.evaluate()
     counts = [classify(c_init[i], sign_init[i], d_eff, outputs) for i in range(s.networks)]
 
@@ -338,31 +363,36 @@ class Trainer:
         # One transfer for the whole batch: per-neuron norms, first output weights, losses.
         packed = torch.cat([w.incoming_sq(), w.outgoing_sq(), w.V[:, 0, :]] + [ev[k][:, None] for k in keys], dim=1)
         values = packed.cpu().numpy().astype(np.float64)
-        c0 = self._c0
         l = w.W.shape[1]
-        one_output = self.config.model.outputs == 1
+        w2, v2, v0 = values[:, :l], values[:, l:2 * l], values[:, 2 * l:3 * l]
+        scalars = {k: values[:, 3 * l + i] for i, k in enumerate(keys)}
+        # Everything per neuron is computed for the whole batch at once; the loop below only slices.
+        c = w2 - v2
+        v_sign = np.sign(np.nan_to_num(v0)).astype(np.int8)
+        v = v0 if self.config.model.outputs == 1 else np.where(v_sign < 0, -1.0, 1.0) * np.sqrt(v2)
+        w_norm = np.sqrt(w2)
+        pathological = c < -BALANCED_RTOL * (w2 + v2)
+        drift = np.maximum.accumulate(np.maximum(np.abs(c - self._c0).max(axis=1, initial=0.0), self._max_drift))
+        self._max_drift = float(drift[-1])
+        plus = np.where(v_sign >= 0, "+", "-")
+        prev_c, prev_sign = self._prev if self._prev is not None else (c[0], v_sign[0])
+        before_c = np.vstack([prev_c[None], c[:-1]])
+        before_sign = np.vstack([prev_sign[None], v_sign[:-1]])
+        flipped = (before_c < 0) & (v_sign != before_sign) & (v_sign != 0)
+        if self.config.model.outputs != 1:
+            flipped[:] = False
+        self._prev = (c[-1], v_sign[-1])
         elapsed = time.perf_counter() - started
         snaps = []
-        for (step, copy, with_params), row in zip(pending, values):
-            w2, v2, v0 = row[:l], row[l:2 * l], row[2 * l:3 * l]
-            scalars = dict(zip(keys, row[3 * l:]))
-            c = w2 - v2
-            v_sign = np.sign(np.nan_to_num(v0)).astype(np.int8)
-            v = v0 if one_output else np.where(v_sign < 0, -1.0, 1.0) * np.sqrt(v2)
-            status = neuron_status(c, w2 + v2)
-            self._max_drift = max(self._max_drift, float(np.max(np.abs(c - c0))))
-            hops = []
-            if self._prev is not None and one_output:
-                prev_c, prev_sign = self._prev
-                for k in np.flatnonzero((prev_c < 0) & (v_sign != prev_sign) & (v_sign != 0)):
-                    hops.append(Hop(step, int(k), float(prev_c[k]), float(c[k]), int(prev_sign[k]), int(v_sign[k])))
-            self._prev = (c, v_sign)
+        for i, (step, copy, with_params) in enumerate(pending):
+            hops = [Hop(step, int(k), float(before_c[i, k]), float(c[i, k]), int(before_sign[i, k]), int(v_sign[i, k]))
+                    for k in np.flatnonzero(flipped[i])]
             self.hops.extend(hops)
             snaps.append(Snapshot(
-                step=step, loss=float(scalars["train_loss"]), test_loss=_opt(scalars.get("test_loss")),
-                accuracy=_opt(scalars.get("train_accuracy")), test_accuracy=_opt(scalars.get("test_accuracy")),
-                c=c, w_norm=np.sqrt(w2), v=v, v_sign=v_sign, signs=sign_string(v_sign, status),
-                max_drift=self._max_drift, elapsed=elapsed, hops=hops,
+                step=step, loss=float(scalars["train_loss"][i]), test_loss=_at(scalars, "test_loss", i),
+                accuracy=_at(scalars, "train_accuracy", i), test_accuracy=_at(scalars, "test_accuracy", i),
+                c=c[i], w_norm=w_norm[i], v=v[i], v_sign=v_sign[i], signs="".join(plus[i][pathological[i]]),
+                max_drift=float(drift[i]), elapsed=elapsed, hops=hops,
                 params=unstack(copy, 0, self.config.model.bias) if with_params else None,
             ))
         return snaps
@@ -384,44 +414,45 @@ class Trainer:
         last_flush = -float("inf")
         pending: list[tuple[int, Weights, bool]] = []
         step = 0
-        try:
-            while True:
-                done = step == t.steps or self._stop.is_set()
-                if step % every == 0 or done:
-                    with_params = done or step >= next_checkpoint
-                    if with_params:
-                        next_checkpoint = step + checkpoint
-                    pending.append((step, self.sweep.w.clone(), with_params))
-                    now = time.perf_counter()
-                    if done or now - last_flush > FLUSH_SECONDS or len(pending) >= MAX_PENDING:
-                        last_flush = now
-                        batch, pending = pending, []
-                        for snap, (_, copy, _) in zip(self._snapshots(batch, started), batch):
-                            if not np.isfinite(snap.loss):
-                                self.status = "diverged"
+        with threads_for(self.sweep.work if self.device.type == "cpu" else SMALL_STEP):
+            try:
+                while True:
+                    done = step == t.steps or self._stop.is_set()
+                    if step % every == 0 or done:
+                        with_params = done or step >= next_checkpoint
+                        if with_params:
+                            next_checkpoint = step + checkpoint
+                        pending.append((step, self.sweep.w.clone(), with_params))
+                        now = time.perf_counter()
+                        if done or now - last_flush > FLUSH_SECONDS or len(pending) >= MAX_PENDING:
+                            last_flush = now
+                            batch, pending = pending, []
+                            for snap, (_, copy, _) in zip(self._snapshots(batch, started), batch):
+                                if not np.isfinite(snap.loss):
+                                    self.status = "diverged"
+                                    break
+                                self.last, good = snap, copy
+                                yield snap
+                            if self.status == "diverged":
+                                self.sweep.w = good if self.last else self.sweep.w
                                 break
-                            self.last, good = snap, copy
-                            yield snap
-                        if self.status == "diverged":
-                            self.sweep.w = good if self.last else self.sweep.w
+                        if done:
+                            self.status = "completed" if step == t.steps else "interrupted"
                             break
-                    if done:
-                        self.status = "completed" if step == t.steps else "interrupted"
-                        break
-                self.sweep.step()
-                step += 1
-        except GeneratorExit:
-            self.status = "interrupted"
-            raise
-        except BaseException:
-            self.status = "failed" if self.status == "running" else self.status
-            raise
-        finally:
-            elapsed = time.perf_counter() - started
-            self.steps_per_second = step / elapsed if elapsed > 0 else 0.0
-            self.final_params = unstack(self.sweep.w, 0, self.config.model.bias)
-            self.final = self._classify(self.sweep.w)
+                    self.sweep.step()
+                    step += 1
+            except GeneratorExit:
+                self.status = "interrupted"
+                raise
+            except BaseException:
+                self.status = "failed" if self.status == "running" else self.status
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                self.steps_per_second = step / elapsed if elapsed > 0 else 0.0
+                self.final_params = unstack(self.sweep.w, 0, self.config.model.bias)
+                self.final = self._classify(self.sweep.w)
 
 
-def _opt(x) -> float | None:
-    return None if x is None else float(x)
+def _at(scalars: dict, key: str, i: int) -> float | None:
+    return float(scalars[key][i]) if key in scalars else None

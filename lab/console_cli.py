@@ -67,14 +67,9 @@ def read_config_file(path: Path):
 
     A file that is missing or not TOML at all raises ConfigError (the CLI prints it and exits 2).
     """
-    from core.config import config_from_toml, tomllib
+    from core.config import config_from_toml, read_config_text, tomllib
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+    text = read_config_text(path)
     try:
         return config_from_toml(text, str(path)), None
     except ConfigError:

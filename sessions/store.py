@@ -100,7 +100,11 @@ def config_summary(config: Config | None) -> str:
         return ""
     m, i, d, t = config.model, config.init, config.data, config.train
     data = Path(d.path).name if d.path else d.name
-    return f"{data} {m.activation} l={m.hidden} {i.scheme} seed={i.seed} {t.optimizer} lr={t.lr:g}"
+    if i.hidden_weight is not None or i.output_weight is not None:
+        init = "explicit weights"
+    else:
+        init = f"{i.scheme} seed={i.seed}" + (f" signs={i.signs}" if i.signs else "") + (" rebalanced" if i.rebalance else "")
+    return f"{data} {m.activation} l={m.hidden} {init} {t.optimizer} lr={t.lr:g}"
 
 
 INFO_COLUMNS = (

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from core.config import ConfigError, _allowed, field_type
+from core.config import ConfigError, allowed_text, field_type
 from lab.form_values import check_text, format_value
 
 BLANK_LABEL = "(none)"
@@ -23,7 +23,7 @@ BLANK_LABEL = "(none)"
 
 def field_help(section: str, f: dataclasses.Field) -> str:
     """`help — allowed values`, from the schema (what the CLI's --help and errors say too)."""
-    return f"[{section}] {f.name}: {f.metadata['help']} — {_allowed(section, f)}"
+    return f"[{section}] {f.name}: {f.metadata['help']} — {allowed_text(section, f)}"
 
 
 class ConfigField(Vertical):
