@@ -374,7 +374,7 @@ class Trainer:
         pathological = c < -BALANCED_RTOL * (w2 + v2)
         drift = np.maximum.accumulate(np.maximum(np.abs(c - self._c0).max(axis=1, initial=0.0), self._max_drift))
         self._max_drift = float(drift[-1])
-        plus = np.where(v_sign >= 0, "+", "-")
+        plus = np.where(v_sign >= 0, ord("+"), ord("-")).astype(np.uint8)  # sign characters as bytes
         prev_c, prev_sign = self._prev if self._prev is not None else (c[0], v_sign[0])
         before_c = np.vstack([prev_c[None], c[:-1]])
         before_sign = np.vstack([prev_sign[None], v_sign[:-1]])
@@ -391,7 +391,7 @@ class Trainer:
             snaps.append(Snapshot(
                 step=step, loss=float(scalars["train_loss"][i]), test_loss=_at(scalars, "test_loss", i),
                 accuracy=_at(scalars, "train_accuracy", i), test_accuracy=_at(scalars, "test_accuracy", i),
-                c=c[i], w_norm=w_norm[i], v=v[i], v_sign=v_sign[i], signs="".join(plus[i][pathological[i]]),
+                c=c[i], w_norm=w_norm[i], v=v[i], v_sign=v_sign[i], signs=plus[i][pathological[i]].tobytes().decode(),
                 max_drift=float(drift[i]), elapsed=elapsed, hops=hops,
                 params=unstack(copy, 0, self.config.model.bias) if with_params else None,
             ))

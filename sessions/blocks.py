@@ -57,7 +57,9 @@ class Columns:
         ).reshape(n, len(OPTIONAL))
 
         def stack(name: str, kind) -> np.ndarray:
-            out = np.array([getattr(s, name) for s in snaps], dtype=kind)
+            # Stack in the snapshots' own dtype, then cast the block once: casting row by row
+            # inside np.array(list, dtype) costs a quarter of the recorder's time.
+            out = np.array([getattr(s, name) for s in snaps]).astype(kind, copy=False)
             if out.shape != (n, hidden):
                 raise ValueError(f"{name} has shape {out.shape[1:]}, expected ({hidden},)")
             return out
