@@ -28,7 +28,7 @@ from lab.screens.sessions_screen import SessionsScreen
 from lab.screens.setup_screen import SetupScreen
 from lab.widgets.mode_bar import has_experiments
 
-DEFAULT_REFRESH_HZ = 4.0
+DEFAULT_REFRESH_HZ = 2.0
 REFRESH_ENV = "RELULAB_REFRESH_HZ"
 
 
@@ -42,7 +42,7 @@ def training_threads() -> int:
 
 
 def refresh_rate(value: float | None = None) -> float:
-    """Plot refreshes per second: the argument, else $RELULAB_REFRESH_HZ, else 4 (0.2 to 30)."""
+    """Plot refreshes per second: the argument, else $RELULAB_REFRESH_HZ, else 2 (0.2 to 30)."""
     if value is None:
         try:
             value = float(os.environ.get(REFRESH_ENV, DEFAULT_REFRESH_HZ))

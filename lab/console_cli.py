@@ -28,7 +28,7 @@ def _add_console_options(parser: argparse.ArgumentParser) -> None:
 
     add_store_argument(parser)
     parser.add_argument("--refresh", metavar="HZ", type=float, default=None,
-                        help="plot refreshes per second (default: $RELULAB_REFRESH_HZ, else 4)")
+                        help="plot refreshes per second (default: $RELULAB_REFRESH_HZ, else 2)")
 
 
 def wants_console(argv: list[str]) -> bool:

@@ -1,4 +1,4 @@
-"""The console's parts without a terminal: form values, series buffer, canvas, live run, replay, CLI."""
+"""The console's parts without a terminal: form values, series buffer, plot helpers, live run, replay, CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from core.config import Config, ConfigError, load_config, replace
 from core.snapshot import Snapshot
-from lab.canvas import Canvas, nice_ticks
 from lab.console_cli import read_config_file, wants_console
 from lab.form_values import check_text, format_value, parse_text
 from lab.live_run import LiveRun
@@ -94,35 +93,49 @@ def test_series_buffer_is_safe_to_read_while_written():
     assert buffer.view().step[-1] == 19_999
 
 
-# -- canvas -----------------------------------------------------------------------------------
+# -- plot helpers -----------------------------------------------------------------------------
 
 
-def test_canvas_draws_lines_in_braille_and_labels_its_axes():
-    from rich.style import Style
+def test_thin_keeps_the_ends_and_at_most_the_limit():
+    from lab.widgets.run_plot import thin
 
-    canvas = Canvas(40, 12, title="loss")
-    canvas.set_x(0, 100)
-    canvas.set_y(0, 1)
-    canvas.line(np.arange(101), np.linspace(1, 0, 101), Style(color="red"))
-    canvas.hline(0.5, Style(dim=True))
-    canvas.scatter([50], [0.5], Style(bold=True), "0")
-    strips = canvas.render()
-    text = ["".join(seg.text for seg in strip) for strip in strips]
-    assert len(strips) == 12 and all(s.cell_length == 40 for s in strips)
-    assert "loss" in text[0] and "100" in text[-1]
-    assert any(0x2800 < ord(ch) <= 0x28FF for line in text for ch in line)
-    assert any("0" in line[5:] for line in text[1:-1])
-    log = Canvas(30, 8)
-    log.set_x(0, 1)
-    log.set_y(1e-4, 1, log=True)
-    log.line([0, 1], [1, 1e-4], Style())
-    assert any("1e-2" in "".join(s.text for s in strip) for strip in log.render())
+    assert list(thin(5, 10)) == [0, 1, 2, 3, 4]
+    kept = thin(10_000, 48)
+    assert kept[0] == 0 and kept[-1] == 9_999 and len(kept) <= 48
 
 
-def test_nice_ticks_are_round_and_inside():
-    assert nice_ticks(0, 3000, 4) == [0, 1000, 2000, 3000]
-    ticks = nice_ticks(-0.64, 0.0, 4)
-    assert ticks[0] >= -0.64 and ticks[-1] <= 0 and 0.0 in ticks
+def test_quadric_curves_have_two_sheets_only_when_pathological():
+    from lab.widgets.quadric_plot import quadric_curves
+
+    sheets = quadric_curves(-0.64, 1.0, 24)
+    assert len(sheets) == 2
+    (x, upper), (_, lower) = sheets
+    assert np.all(upper > 0) and np.all(lower < 0)
+    assert np.allclose(upper**2, x**2 + 0.64)
+    (x, v), = quadric_curves(0.25, 1.0, 24)
+    assert v.min() < 0 < v.max() and np.isclose(np.abs(v).min(), 0.0)
+    assert np.allclose(v**2, x**2 - 0.25) and x.min() >= 0.5 - 1e-12
+    assert quadric_curves(4.0, 1.0, 24) == []
+
+
+def test_frame_key_changes_only_with_the_data():
+    from lab.frame import RunFrame
+    from lab.series import SeriesBuffer
+    from lab.widgets.run_plot import frame_key
+
+    buffer = SeriesBuffer()
+    for step in range(3):
+        buffer.append(snapshot(step, [0.5, -0.2]))
+
+    def frame(view, snap_step):
+        c = view.c[-1]
+        return RunFrame(view, snap_step, 10, 0.1, None, c, np.abs(c), c, None, None, 0.0, 0)
+
+    one = frame(buffer.view(), 2)
+    assert frame_key(one) == frame_key(frame(buffer.view(), 2))
+    buffer.append(snapshot(3, [0.5, -0.2]))
+    assert frame_key(frame(buffer.view(), 3)) != frame_key(one)
+    assert frame_key(None) is None
 
 
 # -- live run ---------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ output sign is frozen. Wide layers show the neurons nearest zero plus the min / 
 from __future__ import annotations
 
 import numpy as np
+from textual_plotext.plot import Plot
 
-from lab.canvas import Canvas
 from lab.frame import RunFrame
-from lab.widgets.run_plot import PATHOLOGICAL_MARKER, RunPlot, neuron_label, thin
+from lab.widgets.run_plot import LINE, PATHOLOGICAL_MARKER, RunPlot, neuron_label, thin
 
 BAND_MARKER = "·"
 
@@ -18,10 +18,10 @@ BAND_MARKER = "·"
 class CkPlot(RunPlot):
     """One line per tracked neuron, labelled with its index at its newest point."""
 
-    def draw(self, canvas: Canvas, frame: RunFrame) -> None:
+    def draw(self, plt: Plot, frame: RunFrame) -> None:
         s = frame.series
-        keep = thin(len(s), 2 * max(10, self.size.width))
-        step = s.step[keep].astype(float)
+        keep = thin(len(s), max(10, self.size.width // 2))
+        step = s.step[keep].astype(float).tolist()
         last_step = float(s.step[-1])
         c = s.c[keep]
         parts = [c.ravel(), [0.0]]
@@ -29,23 +29,40 @@ class CkPlot(RunPlot):
             parts.append(s.band[keep].ravel())
         values = np.concatenate(parts)
         values = values[np.isfinite(values)]
-        canvas.set_x(0.0, max(float(frame.total_steps), last_step, 1.0))
-        canvas.set_y(float(values.min()), float(values.max()))
-        dim = self.theme_style("foreground", dim=True)
-        canvas.hline(0.0, dim)
+        low, high = float(values.min()), float(values.max())
+        pad = max(0.05 * (high - low), 1e-3)
+        low, high = low - pad, high + pad
+        x_max = max(float(frame.total_steps), last_step, 1.0)
+        plt.xlim(0.0, x_max)
+        plt.ylim(low, high)
+        dim = self.color("foreground", dim=True)
+        plt.horizontal_line(0.0, color=dim)
         if s.band is not None:
             for j in range(2):
-                canvas.line(step, s.band[keep, j], dim, marker=BAND_MARKER)
-        styles = self.series_styles()
-        pathological = self.theme_style("error", bold=True)
+                plt.plot(step, s.band[keep, j].tolist(), marker=BAND_MARKER, color=dim)
+        colors = self.series_colors()
+        pathological = self.color("error")
         for j, k in enumerate(s.neurons):
             if frame.c[k] < 0:
-                canvas.line(step, c[:, j], pathological, marker=PATHOLOGICAL_MARKER)
+                plt.plot(step, c[:, j].tolist(), marker=PATHOLOGICAL_MARKER, color=pathological)
             else:
-                canvas.line(step, c[:, j], styles[j % len(styles)])
+                plt.plot(step, c[:, j].tolist(), marker=LINE, color=colors[j % len(colors)])
+        # Labels at the newest point; neurons ending on the same text row share one label ("10").
+        rows = max(1, self.size.height - 4)
+        labels: dict[int, list[tuple[str, float, object]]] = {}
         for j, k in enumerate(s.neurons):
-            style = pathological if frame.c[k] < 0 else styles[j % len(styles)]
-            canvas.text(last_step, float(s.c[-1, j]), neuron_label(int(k)), style)
+            value = float(s.c[-1, j])
+            if not np.isfinite(value):
+                continue
+            color = pathological if frame.c[k] < 0 else colors[j % len(colors)]
+            row = int(round((value - low) / (high - low) * (rows - 1)))
+            labels.setdefault(row, []).append((neuron_label(int(k)), value, color))
+        for group in labels.values():
+            text = "".join(label for label, _, _ in group)
+            plt.text(text, last_step, group[0][1], color=group[0][2],
+                     alignment="right" if last_step > x_max / 2 else "left")
         tracked = len(s.neurons)
-        title = f"c_k: {tracked} nearest 0 of {s.hidden} · band ··" if tracked < s.hidden else "c_k per neuron"
-        canvas.title = f"{title} · • c<0 (pathological)"
+        if tracked < s.hidden:
+            self.title(plt, f"c_k: {tracked} nearest 0 of {s.hidden}", " · band ··", " · • c<0", " (pathological)")
+        else:
+            self.title(plt, "c_k per neuron", " · • c<0", " (pathological)")

@@ -1,27 +1,29 @@
-"""Base of the three live plots: draws a `RunFrame` on a `Canvas`, and only what changed.
+"""Base of the three live plots: a textual-plotext `PlotextPlot` that draws a `RunFrame`.
 
-Textual's line API: `render_line` hands out strips cached per (frame, size, theme), so a plot
-costs nothing on repaints caused by other widgets. A new frame is rasterised at once and
-compared row by row with the last one: only rows that differ are refreshed (a stalled loss
-curve changes a few cells a second), which keeps the compositor's share of the GIL small.
+The plots redraw a few times a second while the trainer shares the interpreter (and its GIL)
+with the UI, so a plot is rebuilt only when it has to be: `show(frame)` refreshes the widget
+only when the frame's data differ from what is drawn (a finished run or a paused replay costs
+nothing), a hidden pane (a tab at 80x24) is drawn when it is next shown, and the series handed
+to plotext are downsampled to about one point per column (`thin`).
+
+Without colour (NO_COLOR) plotext draws with its colourless theme and lines still differ:
+braille dots for free neurons and the train loss, a marker character for pathological neurons
+and the test loss.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from rich.segment import Segment
-from rich.style import Style
+from rich.text import Text
+from textual.app import RenderResult
 from textual.color import Color
-from textual.geometry import Region
-from textual.strip import Strip
-from textual.widget import Widget
+from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
-from lab.canvas import PLAIN, Canvas
 from lab.frame import RunFrame
 
-# Without colour (NO_COLOR) lines still differ: braille dots for free neurons and the train
-# loss, a marker character for pathological neurons and the test loss.
 PATHOLOGICAL_MARKER = "•"
+LINE = "braille"
 
 
 def thin(n: int, limit: int) -> np.ndarray:
@@ -36,8 +38,17 @@ def neuron_label(k: int) -> str:
     return "0123456789abcdefghijklmnopqrstuvwxyz"[k] if k < 36 else "*"
 
 
-class RunPlot(Widget):
-    """A plot of the current `RunFrame`; subclasses implement `draw(canvas, frame)`."""
+def frame_key(frame: RunFrame | None) -> tuple | None:
+    """What a plot's picture depends on in `frame`: equal keys, equal pictures."""
+    if frame is None or frame.series is None or len(frame.series) == 0:
+        return None
+    s = frame.series
+    return (len(s), int(s.step[0]), int(s.step[-1]), float(s.loss[-1]), frame.step, frame.total_steps,
+            frame.c.tobytes(), frame.w_norm.tobytes(), frame.v.tobytes())
+
+
+class RunPlot(PlotextPlot):
+    """A plot of the current `RunFrame`; subclasses implement `draw(plt, frame)`."""
 
     DEFAULT_CSS = """
     RunPlot {
@@ -52,84 +63,73 @@ class RunPlot(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.frame: RunFrame | None = None
-        self._version = 0
-        self._drawn_key: tuple | None = None
-        self._rows: list[list[Segment]] = []
-        self._strips: list[Strip] = []
+        self._key: tuple | None = None
+        self._built: tuple | None = None
+        self._text: RenderResult = Text("")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.app.no_color:
+            self.theme = "clear"  # plotext's colourless theme: no colour codes at all
 
     def show(self, frame: RunFrame | None) -> None:
-        """Draw `frame`: now if the plot is on screen (repainting only the rows that changed),
-        else when it is next shown."""
+        """Draw `frame`, if it differs from the one drawn (a hidden plot draws when shown)."""
+        key = frame_key(frame)
         self.frame = frame
-        self._version += 1
-        if self.display and self.size.area:
-            self._update(partial=True)
+        if key != self._key or key is None:
+            self._key = key
+            self.refresh()
 
     def redraw(self) -> None:
-        self._version += 1
-        self._update(partial=False)
-
-    def on_show(self) -> None:
-        self._update(partial=False)
-
-    def on_resize(self) -> None:
-        self._update(partial=False)
-
-    def _update(self, partial: bool) -> None:
-        """Rebuild the strips; with `partial`, refresh only the rows that differ from before."""
-        key = (self._version, self.size, self.app.theme)
-        if key == self._drawn_key:
-            return
-        old = self._rows
-        rows = self._build_rows()
-        width = self.size.width
-        strips = []
-        changed = []
-        for y, row in enumerate(rows):
-            if partial and y < len(old) and old[y] == row:
-                strips.append(self._strips[y])  # the same Strip object: nothing to re-render
-            else:
-                strips.append(Strip(row, width))
-                changed.append(y)
-        self._rows, self._strips, self._drawn_key = rows, strips, key
-        if not partial or len(rows) != len(old):
-            self.refresh()
-        elif changed:
-            self.refresh(*(Region(0, y, width, 1) for y in changed))
+        self._built = None
+        self.refresh()
 
     # -- colours from the theme -------------------------------------------------------------------
 
-    def theme_style(self, name: str, **extra) -> Style:
-        value = self.app.theme_variables.get(name) or self.app.theme_variables.get("foreground", "white")
+    def color(self, name: str, dim: bool = False) -> tuple[int, int, int] | str:
+        """An RGB colour for plotext from the app theme's variable `name` ("default" without colour)."""
+        if self.app.no_color:
+            return "default"
+        variables = self.app.theme_variables
         try:
-            color = Color.parse(value).rich_color
+            color = Color.parse(variables.get(name) or variables.get("foreground", "white"))
+            if dim:
+                color = color.blend(Color.parse(variables.get("surface", "black")), 0.45)
         except Exception:  # a theme variable that is not a colour
-            color = None
-        return Style(color=color, **extra)
+            return "default"
+        return color.rgb
 
-    def series_styles(self) -> list[Style]:
-        return [self.theme_style(n) for n in ("primary", "accent", "success", "secondary", "warning", "foreground")]
+    def series_colors(self) -> list[tuple[int, int, int] | str]:
+        return [self.color(n) for n in ("primary", "accent", "success", "secondary", "warning", "foreground")]
+
+    def title(self, plt: Plot, *parts: str) -> None:
+        """The plot's title: as many of `parts` as fit the width (plotext drops a title too wide)."""
+        text = parts[0]
+        for part in parts[1:]:
+            if len(text) + len(part) > self.size.width - 2:
+                break
+            text += part
+        plt.title(text[: self.size.width - 2])
 
     # -- rendering --------------------------------------------------------------------------------
 
-    def render_line(self, y: int) -> Strip:
-        if (self._version, self.size, self.app.theme) != self._drawn_key:
-            self._update(partial=False)
-        return self._strips[y] if y < len(self._strips) else Strip.blank(self.size.width)
-
-    def _build_rows(self) -> list[list[Segment]]:
-        width, height = self.size.width, self.size.height
+    def render(self) -> RenderResult:
         frame = self.frame
-        if frame is None or frame.series is None or len(frame.series) == 0:
-            message = self.EMPTY[:width]
-            return [[Segment(message, Style(dim=True)), Segment(" " * (width - len(message)), PLAIN)]] + [
-                [Segment(" " * width, PLAIN)] for _ in range(height - 1)]
+        width, height = self.size
+        if self._key is None or frame is None:
+            return Text(self.EMPTY[:width], style="dim")
         if width < 12 or height < 5:
-            return [[Segment(" " * width, PLAIN)] for _ in range(height)]
-        canvas = Canvas(width, height, axis_style=self.theme_style("foreground", dim=True),
-                        title_style=self.theme_style("foreground", bold=True))
-        self.draw(canvas, frame)
-        return canvas.render_rows()
+            return Text("")
+        built = (self._key, width, height, self.app.theme, self.app.no_color)
+        if built != self._built:
+            plt: Plot = self.plt
+            plt.clear_figure()
+            # The theme first: plotext gives text labels the canvas colour as their background.
+            plt.theme(self._get_plotext_theme_name(self.app.theme))
+            self.draw(plt, frame)
+            self._text = super().render()
+            self._built = built
+        return self._text
 
-    def draw(self, canvas: Canvas, frame: RunFrame) -> None:  # pragma: no cover - abstract
+    def draw(self, plt: Plot, frame: RunFrame) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
