@@ -15,7 +15,7 @@ from lab.widgets.run_plot import LINE, RunPlot, neuron_label, thin
 
 OTHERS = "·"  # neurons of a wide layer that are not tracked: their current point only
 MAX_OTHERS = 2000
-CURVE_POINTS = 24  # a smooth curve: plotext joins the points with braille lines
+CURVE_POINTS = 16  # a smooth curve: plotext joins the points with braille lines
 
 
 def quadric_curves(c: float, x_max: float, points: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -38,7 +38,7 @@ class QuadricPlot(RunPlot):
     def draw(self, plt: Plot, frame: RunFrame) -> None:
         s = frame.series
         width = max(10, self.size.width)
-        keep = thin(len(s), width // 2)
+        keep = thin(len(s), width // 3)
         neurons = s.neurons
         w_now, v_now = frame.w_norm, frame.v
         x_max = 1.1 * max(float(np.max(w_now, initial=0.0)), float(np.max(s.w_norm[keep], initial=0.0)), 1e-6)
