@@ -17,14 +17,14 @@ from textual.widgets import Static
 from lab.frame import live_frame
 from lab.live_run import LiveRun
 from lab.widgets.key_bar import KeyBar
-from lab.widgets.live_view import PANES, LiveView
+from lab.widgets.live_view import PANE_BINDINGS, LiveView, PaneKeys
 from lab.widgets.mode_bar import ModeBar
 from lab.widgets.status_line import StatusLine
 
 IDLE = "No run yet: set up a network (F2) and press ctrl+r, or replay one from the sessions (F4)."
 
 
-class LiveScreen(Screen):
+class LiveScreen(PaneKeys, Screen):
     """The live view of `app.live_run`."""
 
     TITLE = "Live"
@@ -40,13 +40,7 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
         Binding("n", "new_seed", "New seed"),
         Binding("l", "toggle_log", "Log y"),
         Binding("e", "app.switch_mode('setup')", "Edit"),
-        Binding("1", "pane('loss')", "Loss pane", show=False),
-        Binding("2", "pane('ck')", "c_k pane", show=False),
-        Binding("3", "pane('quadric')", "Quadric pane", show=False),
-        Binding("4", "pane('classification')", "Classification pane", show=False),
-        Binding("right_square_bracket,f6", "cycle(1)", "Next pane", show=False),
-        Binding("left_square_bracket,shift+f6", "cycle(-1)", "Previous pane", show=False),
-    ]
+    ] + PANE_BINDINGS
 
     def __init__(self) -> None:
         super().__init__(id="live")
@@ -116,12 +110,6 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
         on = self.query_one(LiveView).toggle_log()
         self.notify(f"loss axis: {'log' if on else 'linear'}", timeout=2)
 
-    def action_pane(self, pane: str) -> None:
-        if pane in PANES:
-            self.query_one(LiveView).activate(pane)
-
-    def action_cycle(self, delta: int) -> None:
-        self.query_one(LiveView).cycle(delta)
 
 
 def _summary(run: LiveRun) -> str:

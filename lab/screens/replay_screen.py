@@ -12,13 +12,13 @@ from textual.widgets import Static
 from core.errors import UserError
 from lab.replay_model import ReplayModel
 from lab.widgets.key_bar import KeyBar
-from lab.widgets.live_view import PANES, LiveView
+from lab.widgets.live_view import PANE_BINDINGS, LiveView, PaneKeys
 from lab.widgets.mode_bar import ModeBar
 from lab.widgets.replay_controls import ReplayControls
 from lab.widgets.status_line import StatusLine
 
 
-class ReplayScreen(Screen):
+class ReplayScreen(PaneKeys, Screen):
     """Replays session `session_id` from the app's store."""
 
     TITLE = "Replay"
@@ -42,13 +42,7 @@ was too large or the optimizer does not conserve c_k).
         Binding("h", "next_hop", "Next hop"),
         Binding("l", "toggle_log", "Log y"),
         Binding("escape,backspace", "close", "Back"),
-        Binding("1", "pane('loss')", "Loss pane", show=False),
-        Binding("2", "pane('ck')", "c_k pane", show=False),
-        Binding("3", "pane('quadric')", "Quadric pane", show=False),
-        Binding("4", "pane('classification')", "Classification pane", show=False),
-        Binding("right_square_bracket,f6", "cycle(1)", "Next pane", show=False),
-        Binding("left_square_bracket,shift+f6", "cycle(-1)", "Previous pane", show=False),
-    ]
+    ] + PANE_BINDINGS
 
     def __init__(self, session_id: str) -> None:
         super().__init__()
@@ -185,12 +179,6 @@ was too large or the optimizer does not conserve c_k).
     def action_toggle_log(self) -> None:
         self.query_one(LiveView).toggle_log()
 
-    def action_pane(self, pane: str) -> None:
-        if pane in PANES:
-            self.query_one(LiveView).activate(pane)
-
-    def action_cycle(self, delta: int) -> None:
-        self.query_one(LiveView).cycle(delta)
 
     def action_close(self) -> None:
         self.app.pop_screen()

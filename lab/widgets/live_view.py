@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 
 from lab.frame import RunFrame
@@ -13,6 +14,27 @@ from lab.widgets.quadric_plot import QuadricPlot
 from lab.widgets.reflow_panes import ReflowPanes
 
 PANES = ("loss", "ck", "quadric", "classification")
+
+# The live and replay screens both show a LiveView; these are their shared pane keys.
+PANE_BINDINGS = [
+    Binding("1", "pane('loss')", "Loss pane", show=False),
+    Binding("2", "pane('ck')", "c_k pane", show=False),
+    Binding("3", "pane('quadric')", "Quadric pane", show=False),
+    Binding("4", "pane('classification')", "Classification pane", show=False),
+    Binding("right_square_bracket,f6", "cycle(1)", "Next pane", show=False),
+    Binding("left_square_bracket,shift+f6", "cycle(-1)", "Previous pane", show=False),
+]
+
+
+class PaneKeys:
+    """The actions behind PANE_BINDINGS, for a screen holding one LiveView."""
+
+    def action_pane(self, pane: str) -> None:
+        if pane in PANES:
+            self.query_one(LiveView).activate(pane)
+
+    def action_cycle(self, delta: int) -> None:
+        self.query_one(LiveView).cycle(delta)
 
 
 class LiveView(Vertical):
