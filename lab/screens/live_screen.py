@@ -111,7 +111,6 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
         self.notify(f"loss axis: {'log' if on else 'linear'}", timeout=2)
 
 
-
 def _summary(run: LiveRun) -> str:
     """The run in a few words for the top line: data, network, initialisation, optimizer."""
     m, i, d, t = run.config.model, run.config.init, run.config.data, run.config.train

@@ -179,6 +179,5 @@ was too large or the optimizer does not conserve c_k).
     def action_toggle_log(self) -> None:
         self.query_one(LiveView).toggle_log()
 
-
     def action_close(self) -> None:
         self.app.pop_screen()
