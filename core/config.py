@@ -305,6 +305,17 @@ def config_to_toml(config: Config) -> str:
     return tomli_w.dumps(config_to_dict(config))
 
 
+def summary(config: Config) -> str:
+    """A run's config in a few words: data, network, initialisation, optimizer."""
+    m, i, d, t = config.model, config.init, config.data, config.train
+    data = Path(d.path).name if d.path else d.name
+    if i.hidden_weight is not None or i.output_weight is not None:
+        init = "explicit weights"
+    else:
+        init = f"{i.scheme} seed={i.seed}" + (f" signs={i.signs}" if i.signs else "") + (" rebalanced" if i.rebalance else "")
+    return f"{data} {m.activation} l={m.hidden} {init} {t.optimizer} lr={t.lr:g}"
+
+
 def replace(config: Config, section: str, source: str = "override", **values) -> Config:
     """A copy of `config` with some fields of one section changed, validated."""
     data = config_to_dict(config)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from core.config import Config, config_to_toml
+from core.config import Config, config_to_toml, summary
 from core.snapshot import Classification
 from sessions import liveness, schema
 from sessions.schema import StoreError
@@ -93,18 +93,6 @@ def iso_time(t: float) -> str:
     import datetime
 
     return datetime.datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
-
-
-def config_summary(config: Config | None) -> str:
-    if config is None:
-        return ""
-    m, i, d, t = config.model, config.init, config.data, config.train
-    data = Path(d.path).name if d.path else d.name
-    if i.hidden_weight is not None or i.output_weight is not None:
-        init = "explicit weights"
-    else:
-        init = f"{i.scheme} seed={i.seed}" + (f" signs={i.signs}" if i.signs else "") + (" rebalanced" if i.rebalance else "")
-    return f"{data} {m.activation} l={m.hidden} {init} {t.optimizer} lr={t.lr:g}"
 
 
 INFO_COLUMNS = (
@@ -272,7 +260,7 @@ class Store:
                 "inputs, outputs, writer_host, writer_pid, writer_token, heartbeat) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, name, kind, time.time(), config_to_toml(config) if config is not None else None,
-                 config_summary(config), json.dumps(env, default=str), json.dumps(_clean_tags(tags)), hidden,
+                 (summary(config) if config else ""), json.dumps(env, default=str), json.dumps(_clean_tags(tags)), hidden,
                  inputs, outputs, liveness.this_host(), pid, liveness.process_token(pid), time.time()),
             )
         # Per-neuron series keep the run's precision: a float32 run's c_k has no more digits than

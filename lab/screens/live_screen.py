@@ -6,7 +6,6 @@ second, coalesced); it never sees every step.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,6 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
+from core.config import summary
 from lab.frame import live_frame
 from lab.live_run import LiveRun
 from lab.widgets.key_bar import KeyBar
@@ -86,7 +86,7 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
             step=latest.step if latest else 0, total=run.total_steps,
             elapsed=latest.elapsed if latest else None, session_id=run.session_id, redact=redact,
         )
-        self.query_one(ModeBar).set_context(run.name or _summary(run))
+        self.query_one(ModeBar).set_context(run.name or summary(run.config))
 
     def _say(self, text: str, style: str = "dim") -> None:
         """The line above the plots: why a run failed, or why it is not recorded; hidden when empty."""
@@ -109,15 +109,4 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
     def action_toggle_log(self) -> None:
         on = self.query_one(LiveView).toggle_log()
         self.notify(f"loss axis: {'log' if on else 'linear'}", timeout=2)
-
-
-def _summary(run: LiveRun) -> str:
-    """The run in a few words for the top line: data, network, initialisation, optimizer."""
-    m, i, d, t = run.config.model, run.config.init, run.config.data, run.config.train
-    data = Path(d.path).name if d.path else d.name
-    explicit = i.hidden_weight is not None or i.output_weight is not None
-    init = "explicit weights" if explicit else f"{i.scheme} seed={i.seed}"
-    if i.signs:
-        init += f" signs {i.signs}"
-    return f"{data} · {m.activation} l={m.hidden} · {init} · {t.optimizer} lr={t.lr:g}"
 
