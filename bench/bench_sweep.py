@@ -113,7 +113,6 @@ def main() -> None:
     print(f"speed-up of the sweep over the loop:     {loop / best:6.1f}x  (target >= 30x)")
     print(f"speed-up of batched autograd over loop:  {loop / autograd:6.1f}x")
 
-    live = sweep_config(2000, args.device, 10)
     rates = {}
     for every in (10, 2000, 10, 2000):
         cfg = sweep_config(2000, args.device, every)

@@ -104,37 +104,37 @@ def forward(w: Weights, xt: torch.Tensor, activation: str, slope: float = 0.01) 
     return Forward(z, h, out)
 
 
-def loss_and_grad(out: torch.Tensor, target: torch.Tensor, loss: str, need_grad: bool = True):
-    """Per-network mean loss (N,) and dL/dout (N, e, n).
+def loss_value(out: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-network mean loss (N,).
 
     target: (e, n), float targets for mse / bce, one-hot for cross_entropy. bce and
     cross_entropy take logits, as BCEWithLogitsLoss and CrossEntropyLoss do.
     """
-    N, e, n = out.shape
     if loss == "mse":
         diff = out - target
-        value = (diff * diff).mean(dim=(1, 2))
-        grad = diff.mul_(2.0 / (n * e)) if need_grad else None
-    elif loss == "bce":
-        value = (torch.nn.functional.softplus(out) - target * out).mean(dim=(1, 2))
-        grad = (torch.sigmoid(out) - target).mul_(1.0 / (n * e)) if need_grad else None
-    elif loss == "cross_entropy":
-        logp = torch.log_softmax(out, dim=1)
-        value = -(logp * target).sum(1).mean(1)
-        grad = (logp.exp() - target).mul_(1.0 / n) if need_grad else None
-    else:
-        raise ValueError(loss)
-    return value, grad
+        return (diff * diff).mean(dim=(1, 2))
+    if loss == "bce":
+        return (torch.nn.functional.softplus(out) - target * out).mean(dim=(1, 2))
+    if loss == "cross_entropy":
+        return -(torch.log_softmax(out, dim=1) * target).sum(1).mean(1)
+    raise ValueError(loss)
 
 
 def output_grad(out: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
-    """dL/dout alone, for training steps that do not report the loss value."""
+    """dL/dout (N, e, n) of the per-network mean losses of `loss_value`."""
     N, e, n = out.shape
     if loss == "mse":
         return (out - target).mul_(2.0 / (n * e))
     if loss == "bce":
         return torch.sigmoid(out).sub_(target).mul_(1.0 / (n * e))
-    return torch.softmax(out, dim=1).sub_(target).mul_(1.0 / n)
+    if loss == "cross_entropy":
+        return torch.softmax(out, dim=1).sub_(target).mul_(1.0 / n)
+    raise ValueError(loss)
+
+
+def loss_and_grad(out: torch.Tensor, target: torch.Tensor, loss: str, need_grad: bool = True):
+    """(loss_value, output_grad or None)."""
+    return loss_value(out, target, loss), output_grad(out, target, loss) if need_grad else None
 
 
 def backward(w: Weights, xt: torch.Tensor, fw: Forward, grad_out: torch.Tensor, activation: str, slope: float = 0.01) -> Weights:

@@ -58,8 +58,8 @@ def monte_carlo(
             w2 += p["hidden_bias"] ** 2
         c = w2 - np.sum(p["output_weight"] ** 2, axis=1)
         bad += int(np.count_nonzero(c < 0))
-        split += int(np.count_nonzero(c < 0 if outputs == 1 else False)) + int(
-            np.count_nonzero(c > 0) if d_eff == 1 else 0)
+        # A pathological neuron's quadric splits when e = 1, a free one's when d_eff = 1.
+        split += (int(np.count_nonzero(c < 0)) if outputs == 1 else 0) + (int(np.count_nonzero(c > 0)) if d_eff == 1 else 0)
         total += c.size
         done += n
     p_hat, q_hat = bad / total, split / total

@@ -24,7 +24,7 @@ from core.config import Config, ConfigError
 from core.data import Dataset, load_dataset
 from core.init import initial_params
 from core.invariants import BALANCED_RTOL, classify, rebalance_factors
-from core.model import Weights, backward, design, forward, loss_and_grad, output_grad
+from core.model import Weights, backward, design, forward, loss_value, output_grad
 from core.snapshot import Classification, Hop, Params, Snapshot
 
 ADAM_BETAS = (0.9, 0.999)
@@ -213,18 +213,13 @@ class Sweep:
             if x is None:
                 continue
             fw = forward(w, x, self.activation, self.slope)
-            value, _ = loss_and_grad(fw.out, y, self.loss, need_grad=False)
+            value = loss_value(fw.out, y, self.loss)
             out[f"{split}_loss"] = value
             if self.loss == "bce":
                 out[f"{split}_accuracy"] = ((fw.out[:, 0] > 0) == (y[0] > 0.5)).to(self.dtype).mean(1)
             elif self.loss == "cross_entropy":
                 out[f"{split}_accuracy"] = (fw.out.argmax(1) == y.argmax(0)).to(self.dtype).mean(1)
         return out
-
-
-def build(config: Config) -> tuple[Dataset, int]:
-    dataset = load_dataset(config)
-    return dataset, dataset.inputs
 
 
 @dataclass

@@ -107,14 +107,21 @@ class Recorder:
             self.error = self.error or f"session {self.id}: {e}"
 
 
+def recorded(trainer, recorder):
+    """The run's snapshots, each handed to the recorder (if any) on the way."""
+    for snap in trainer.run():
+        if recorder:
+            recorder.append(snap)
+        yield snap
+
+
 def train_with_progress(trainer, recorder, quiet: bool):
     """Iterate the run, feeding the recorder; a rich bar on a terminal, a line per 10% otherwise."""
     total = trainer.config.train.steps
     last = None
     if quiet:
-        for last in trainer.run():
-            if recorder:
-                recorder.append(last)
+        for last in recorded(trainer, recorder):
+            pass
         return last
     if sys.stdout.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -123,16 +130,12 @@ def train_with_progress(trainer, recorder, quiet: bool):
                    TextColumn("loss {task.fields[loss]}"), TextColumn("l_- {task.fields[path]}"), TimeRemainingColumn()]
         with Progress(*columns, transient=False) as progress:
             task = progress.add_task(f"training on {trainer.environment['device']}", total=total, loss="-", path="-")
-            for last in trainer.run():
-                if recorder:
-                    recorder.append(last)
-                progress.update(task, completed=last.step, loss=f"{last.loss:.4g}", path=last.signs.count("+") + last.signs.count("-"))
+            for last in recorded(trainer, recorder):
+                progress.update(task, completed=last.step, loss=f"{last.loss:.4g}", path=len(last.signs))
         return last
     print(f"training on {trainer.environment['device']}: {total} steps", flush=True)
     next_report, started = 0, time.perf_counter()
-    for last in trainer.run():
-        if recorder:
-            recorder.append(last)
+    for last in recorded(trainer, recorder):
         if last.step >= next_report:
             print(f"step {last.step:>8}/{total}  loss {last.loss:.6g}  l_- {len(last.signs)}  "
                   f"signs '{last.signs}'  {time.perf_counter() - started:.1f} s", flush=True)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Iterator
 
 from core.config import Config, config_to_toml, summary
-from core.snapshot import Classification
 from sessions import liveness, schema
 from sessions.schema import StoreError
 from sessions.writer import SessionWriter
