@@ -4,11 +4,13 @@ Replay: a session of 1,000,000 snapshots x 64 neurons is written through the nor
 a fresh process opens the store, loads the session and asks for its series downsampled for a
 plot (1,000 points). Target: under 1 s.
 
-Recording overhead: a live Trainer run (hidden = 64, log_every = 1, CPU) with every snapshot
-recorded: the time spent inside the recorder's calls, and recorded vs not recorded runs in
-alternating rounds. Target: at most 5% slower. Also the writer's cost per snapshot alone.
+Recording overhead: a live Trainer run (hidden = 64, log_every = 1, CPU, 100,000 steps: a few
+seconds) with every snapshot recorded, consumed batch by batch the way `relulab run` and the
+console do: the time spent inside the recorder's calls, and recorded vs not recorded runs in
+alternating rounds (wall time, and CPU time of the training thread). Target: at most 5% slower.
+Also the writer's cost per snapshot alone, fed batches or single snapshots.
 
-    python bench/bench_store.py [--snapshots 1000000] [--steps 20000] [--rounds 10] [--repeats 5]
+    python bench/bench_store.py [--snapshots 1000000] [--steps 100000] [--rounds 6] [--repeats 5]
                                 [--skip-replay] [--skip-overhead]
 """
 
@@ -28,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.config import Config, replace  # noqa: E402
-from core.snapshot import Snapshot  # noqa: E402
+from core.snapshot import SnapshotBatch  # noqa: E402
 from sessions import Store  # noqa: E402
 
 HIDDEN = 64
@@ -40,27 +42,24 @@ def bench_config(steps: int = 1000) -> Config:
     return replace(config, "train", log_every=1, steps=steps, device="cpu", dtype="float32")
 
 
-def synthetic_stream(n: int, hidden: int = HIDDEN):
-    """Snapshots shaped like the trainer's (float64 arrays), with slowly drifting c_k and noise."""
+def synthetic_batches(n: int, size: int = 256, hidden: int = HIDDEN):
+    """SnapshotBatches shaped like the trainer's (float64 arrays), with slowly drifting c_k and noise."""
     rng = np.random.default_rng(0)
     c0 = rng.standard_normal(hidden)
-    for start in range(0, n, CHUNK):
-        steps = np.arange(start, min(n, start + CHUNK))
+    for start in range(0, n, size):
+        steps = np.arange(start, min(n, start + size))
         c = c0 + 1e-6 * steps[:, None] + 1e-3 * rng.standard_normal((len(steps), hidden))
         v = rng.standard_normal((len(steps), hidden))
-        w_norm = np.sqrt(np.abs(c) + v**2)
-        v_sign = np.sign(v).astype(np.int8)
-        for i, step in enumerate(steps):
-            yield Snapshot(int(step), 1.0 / (1 + step), None, None, None, c[i], w_norm[i], v[i], v_sign[i],
-                           "+-", 1e-6 * step, 1e-4 * step)
+        yield SnapshotBatch(steps, 1.0 / (1 + steps), None, None, None, c, np.sqrt(np.abs(c) + v**2), v,
+                            np.sign(v).astype(np.int8), ["+-"] * len(steps), 1e-6 * steps, 1e-4 * steps)
 
 
 def write_session(path: Path, n: int) -> tuple[str, float]:
     store = Store(path)
     started = time.perf_counter()
     with store.create_session(bench_config(n), {"device": "cpu"}, name="bench") as w:
-        for snap in synthetic_stream(n):
-            w.append(snap)
+        for batch in synthetic_batches(n):
+            w.append_batch(batch)
     return w.id, time.perf_counter() - started
 
 
@@ -106,29 +105,34 @@ def bench_replay(n: int, repeats: int) -> None:
 
 
 def run_trainer(config: Config, store: Store | None) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds of this process, seconds spent inside the recorder's calls)."""
+    """(wall seconds, CPU seconds of the training thread, seconds spent inside the recorder's calls)."""
     from core.train import Trainer
 
     trainer = Trainer(config)
     clock = time.perf_counter
     inside = 0.0
-    started, cpu = clock(), time.process_time()
+    started, cpu = clock(), time.thread_time()
+    # Both arms consume the run the way `relulab run` and the console do: batch by batch, every
+    # snapshot made into a Snapshot; the recorded arm also hands each batch to the writer.
     if store is None:
-        for _ in trainer.run():
-            pass
+        for batch in trainer.batches():
+            for _ in batch:
+                pass
     else:
         t = clock()
         w = store.create_session(config, trainer.environment)
         w.set_initial(trainer.initial)
         inside += clock() - t
-        for snap in trainer.run():
+        for batch in trainer.batches():
             t = clock()
-            w.append(snap)  # commits a batch about once a second, right here
+            w.append_batch(batch)  # commits a batch about once a second, right here
             inside += clock() - t
+            for _ in batch:
+                pass
         t = clock()
         w.finish(trainer.status, trainer.final)
         inside += clock() - t
-    return clock() - started, time.process_time() - cpu, inside
+    return clock() - started, time.thread_time() - cpu, inside
 
 
 def bench_overhead(steps: int, rounds: int) -> None:
@@ -169,7 +173,7 @@ def bench_overhead(steps: int, rounds: int) -> None:
     print(f"overhead (direct): time inside the recorder / the rest of the run: median "
           f"{statistics.median(direct) * 100:+.1f}% (range {direct[0] * 100:+.1f}% .. {direct[-1] * 100:+.1f}%), "
           f"{statistics.median([x[2] for x in on]) / steps * 1e6:.1f} us per snapshot")
-    for k, what in ((0, "A/B wall"), (1, "A/B CPU")):
+    for k, what in ((0, "A/B wall"), (1, "A/B training-thread CPU")):
         a, b = [x[k] for x in off], [x[k] for x in on]
         ratios = sorted(y / x for x, y in zip(a, b))
         median, best = statistics.median(ratios), min(b) / min(a)
@@ -180,26 +184,33 @@ def bench_overhead(steps: int, rounds: int) -> None:
 
 
 def bench_writer_cost(n: int = 200_000) -> None:
-    """The writer alone on a simulated stream: appends, each batch of ~10,000 committed in one go."""
-    snaps = list(synthetic_stream(n))
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "store")
-        w = store.create_session(bench_config(n), {}, flush_interval=3600)
-        started = time.perf_counter()
-        for i, s in enumerate(snaps):
-            w.append(s)
-            if i % 10_000 == 9_999:
-                w.flush()
-        w.finish()
-        seconds = time.perf_counter() - started
-    print(f"writer: {seconds / n * 1e6:.2f} us per snapshot, append and commit (hidden={HIDDEN}, float32 storage)")
+    """The writer alone on a simulated stream, each ~10,000 snapshots committed in one go: fed
+    batches of 256 (as the trainer makes them) or one Snapshot at a time."""
+    batches = list(synthetic_batches(n))
+    for what in ("append_batch", "append"):
+        items = batches if what == "append_batch" else [s for b in batches for s in b]
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "store")
+            w = store.create_session(bench_config(n), {}, flush_interval=3600)
+            add = getattr(w, what)
+            started, done, flushed = time.perf_counter(), 0, 0
+            for item in items:
+                add(item)
+                done += 1 if what == "append" else len(item)
+                if done - flushed >= 10_000:
+                    w.flush()
+                    flushed = done
+            w.finish()
+            seconds = time.perf_counter() - started
+        print(f"writer ({what}): {seconds / n * 1e6:.2f} us per snapshot, append and commit "
+              f"(hidden={HIDDEN}, float32 storage)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--snapshots", type=int, default=1_000_000)
-    parser.add_argument("--steps", type=int, default=20000, help="steps per training run (overhead)")
-    parser.add_argument("--rounds", type=int, default=10, help="recorded / not recorded pairs (overhead)")
+    parser.add_argument("--steps", type=int, default=100_000, help="steps per training run (overhead)")
+    parser.add_argument("--rounds", type=int, default=6, help="recorded / not recorded pairs (overhead)")
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes timing the replay")
     parser.add_argument("--skip-replay", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")

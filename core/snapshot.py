@@ -110,3 +110,74 @@ class Snapshot:
     elapsed: float  # seconds since the run started
     hops: list[Hop] = field(default_factory=list)  # hops detected since the previous snapshot
     params: Params | None = None  # present at the (sparser) checkpoint cadence
+
+
+@dataclass
+class SnapshotBatch:
+    """Consecutive snapshots of one run as columns: how the trainer computes them, so that a
+    recorder can take a batch in one go instead of a row at a time. Iterating yields Snapshots."""
+
+    step: np.ndarray  # (n,) int64
+    loss: np.ndarray  # (n,) float64
+    test_loss: np.ndarray | None  # (n,) or None where the run does not measure it
+    accuracy: np.ndarray | None
+    test_accuracy: np.ndarray | None
+    c: np.ndarray  # (n, hidden)
+    w_norm: np.ndarray  # (n, hidden)
+    v: np.ndarray  # (n, hidden)
+    v_sign: np.ndarray  # (n, hidden) int8
+    signs: list[str]  # (n,)
+    max_drift: np.ndarray  # (n,)
+    elapsed: np.ndarray  # (n,)
+    hops: list[Hop] = field(default_factory=list)  # every hop in the batch, in step order
+    params: dict[int, Params] = field(default_factory=dict)  # step -> parameters, at checkpoints
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def __iter__(self):
+        hops: dict[int, list[Hop]] = {}
+        for hop in self.hops:
+            hops.setdefault(hop.step, []).append(hop)
+        optional = (self.test_loss, self.accuracy, self.test_accuracy)
+        # Python floats and ints once for the whole batch: per-row numpy scalars are slow.
+        rows = zip(self.step.tolist(), self.loss.tolist(),
+                   *[[None] * len(self) if a is None else a.tolist() for a in optional],
+                   self.max_drift.tolist(), self.elapsed.tolist())
+        for i, (step, loss, test_loss, accuracy, test_accuracy, drift, elapsed) in enumerate(rows):
+            yield Snapshot(step, loss, test_loss, accuracy, test_accuracy, self.c[i], self.w_norm[i], self.v[i],
+                           self.v_sign[i], self.signs[i], drift, elapsed, hops.get(step, []), self.params.get(step))
+
+    def head(self, n: int) -> "SnapshotBatch":
+        """The first n snapshots."""
+        last = int(self.step[n - 1]) if n else -1
+
+        def rows(a):
+            return None if a is None else a[:n]
+
+        return SnapshotBatch(
+            self.step[:n], self.loss[:n], rows(self.test_loss), rows(self.accuracy), rows(self.test_accuracy),
+            self.c[:n], self.w_norm[:n], self.v[:n], self.v_sign[:n], self.signs[:n], self.max_drift[:n],
+            self.elapsed[:n], [h for h in self.hops if h.step <= last],
+            {s: p for s, p in self.params.items() if s <= last},
+        )
+
+    @classmethod
+    def of(cls, snaps: list[Snapshot]) -> "SnapshotBatch":
+        """Snapshots (all measuring the same things) as a batch."""
+
+        def column(name: str, dtype=np.float64) -> np.ndarray:
+            return np.array([getattr(s, name) for s in snaps], dtype=dtype)
+
+        def optional(name: str) -> np.ndarray | None:
+            given = [getattr(s, name) is not None for s in snaps]
+            if any(given) and not all(given):
+                raise ValueError(f"{name} is measured in some of these snapshots but not all")
+            return column(name) if all(given) and snaps else None
+
+        return cls(
+            column("step", np.int64), column("loss"), optional("test_loss"), optional("accuracy"),
+            optional("test_accuracy"), column("c"), column("w_norm"), column("v"), column("v_sign", np.int8),
+            [s.signs for s in snaps], column("max_drift"), column("elapsed"),
+            [h for s in snaps for h in s.hops], {s.step: s.params for s in snaps if s.params is not None},
+        )

@@ -25,7 +25,7 @@ from core.data import Dataset, load_dataset
 from core.init import initial_params
 from core.invariants import BALANCED_RTOL, classify, rebalance_factors
 from core.model import Weights, backward, design, forward, loss_value, output_grad
-from core.snapshot import Classification, Hop, Params, Snapshot
+from core.snapshot import Classification, Hop, Params, Snapshot, SnapshotBatch
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -311,7 +311,8 @@ def sweep(
 # every FLUSH_SECONDS the copies are evaluated together as one small sweep, so a snapshot costs a
 # tensor copy in the step loop rather than a dozen small kernels and a device sync.
 FLUSH_SECONDS = 0.1
-MAX_PENDING = 256
+MAX_PENDING = 1024  # snapshots per batch: large batches make recording cheap (sessions/writer.py)
+PENDING_BYTES = 64 << 20  # ... but a batch's weight copies and evaluation stay within this
 
 
 class Trainer:
@@ -328,7 +329,6 @@ class Trainer:
         self.initial = self._classify(self.sweep.w)
         self.final: Classification | None = None
         self.final_params: Params | None = None
-        self.last: Snapshot | None = None
         self.status = "ready"
         self.hops: list[Hop] = []
         self.steps_per_second = 0.0
@@ -347,8 +347,8 @@ class Trainer:
         sign = np.sign(w.V[0, 0].cpu().numpy()).astype(np.int8)
         return classify(w2 - v2, sign, self.d_eff, self.config.model.outputs, w2 + v2)
 
-    def _snapshots(self, pending: list[tuple[int, Weights, bool]], started: float) -> list[Snapshot]:
-        """Evaluate the weight copies taken at snapshot steps, all at once, into Snapshots."""
+    def _batch(self, pending: list[tuple[int, Weights, bool]], started: float) -> SnapshotBatch:
+        """Evaluate the weight copies taken at snapshot steps, all at once, into a SnapshotBatch."""
         w = Weights(
             torch.cat([p[1].W for p in pending]), torch.cat([p[1].V for p in pending]),
             None if pending[0][1].o is None else torch.cat([p[1].o for p in pending]),
@@ -361,11 +361,9 @@ class Trainer:
         l = w.W.shape[1]
         w2, v2, v0 = values[:, :l], values[:, l:2 * l], values[:, 2 * l:3 * l]
         scalars = {k: values[:, 3 * l + i] for i, k in enumerate(keys)}
-        # Everything per neuron is computed for the whole batch at once; the loop below only slices.
         c = w2 - v2
         v_sign = np.sign(np.nan_to_num(v0)).astype(np.int8)
         v = v0 if self.config.model.outputs == 1 else np.where(v_sign < 0, -1.0, 1.0) * np.sqrt(v2)
-        w_norm = np.sqrt(w2)
         pathological = c < -BALANCED_RTOL * (w2 + v2)
         drift = np.maximum.accumulate(np.maximum(np.abs(c - self._c0).max(axis=1, initial=0.0), self._max_drift))
         self._max_drift = float(drift[-1])
@@ -377,23 +375,36 @@ class Trainer:
         if self.config.model.outputs != 1:
             flipped[:] = False
         self._prev = (c[-1], v_sign[-1])
-        elapsed = time.perf_counter() - started
-        snaps = []
-        for i, (step, copy, with_params) in enumerate(pending):
-            hops = [Hop(step, int(k), float(before_c[i, k]), float(c[i, k]), int(before_sign[i, k]), int(v_sign[i, k]))
-                    for k in np.flatnonzero(flipped[i])]
-            self.hops.extend(hops)
-            snaps.append(Snapshot(
-                step=step, loss=float(scalars["train_loss"][i]), test_loss=_at(scalars, "test_loss", i),
-                accuracy=_at(scalars, "train_accuracy", i), test_accuracy=_at(scalars, "test_accuracy", i),
-                c=c[i], w_norm=w_norm[i], v=v[i], v_sign=v_sign[i], signs=plus[i][pathological[i]].tobytes().decode(),
-                max_drift=float(drift[i]), elapsed=elapsed, hops=hops,
-                params=unstack(copy, 0, self.config.model.bias) if with_params else None,
-            ))
-        return snaps
+        steps = np.array([p[0] for p in pending], dtype=np.int64)
+        hops = [Hop(int(steps[i]), int(k), float(before_c[i, k]), float(c[i, k]), int(before_sign[i, k]),
+                    int(v_sign[i, k])) for i, k in zip(*np.nonzero(flipped))]
+        self.hops.extend(hops)
+        return SnapshotBatch(
+            step=steps, loss=scalars["train_loss"], test_loss=scalars.get("test_loss"),
+            accuracy=scalars.get("train_accuracy"), test_accuracy=scalars.get("test_accuracy"),
+            c=c, w_norm=np.sqrt(w2), v=v, v_sign=v_sign,
+            signs=[plus[i][pathological[i]].tobytes().decode() for i in range(len(pending))],
+            max_drift=drift, elapsed=np.full(len(pending), time.perf_counter() - started), hops=hops,
+            params={step: unstack(copy, 0, self.config.model.bias) for step, copy, with_params in pending if with_params},
+        )
+
+    def _pending_limit(self) -> int:
+        """Snapshots per batch: MAX_PENDING, fewer for a big network or dataset (PENDING_BYTES)."""
+        s = self.sweep
+        samples = s.x.shape[1] + (0 if s.x_test is None else s.x_test.shape[1])
+        # A weight copy, and evaluating it: pre-activations, activations and outputs per sample.
+        values = sum(t.numel() for t in s.w.tensors()) + samples * (2 * s.w.W.shape[1] + s.w.V.shape[1])
+        return max(1, min(MAX_PENDING, PENDING_BYTES // (values * s.x.element_size())))
 
     def run(self) -> Iterator[Snapshot]:
-        """Train, yielding a Snapshot at step 0, every log_every steps and at the end.
+        """Train, yielding a Snapshot at step 0, every log_every steps and at the end (see `batches`)."""
+        with contextlib.closing(self.batches()) as batches:
+            for batch in batches:
+                yield from batch
+
+    def batches(self) -> Iterator[SnapshotBatch]:
+        """Train, yielding the snapshots (at step 0, every log_every steps and at the end) in
+        batches, as they are evaluated: about every FLUSH_SECONDS.
 
         Ends with `status` completed, interrupted (stop()), or diverged (non-finite loss; the
         weights are put back to the last snapshot whose loss was finite).
@@ -408,6 +419,8 @@ class Trainer:
         started = time.perf_counter()
         last_flush = -float("inf")
         pending: list[tuple[int, Weights, bool]] = []
+        limit = self._pending_limit()
+        last_good: Weights | None = None  # weights at the newest snapshot with a finite loss
         step = 0
         with threads_for(self.sweep.work if self.device.type == "cpu" else SMALL_STEP):
             try:
@@ -419,17 +432,20 @@ class Trainer:
                             next_checkpoint = step + checkpoint
                         pending.append((step, self.sweep.w.clone(), with_params))
                         now = time.perf_counter()
-                        if done or now - last_flush > FLUSH_SECONDS or len(pending) >= MAX_PENDING:
+                        if done or now - last_flush > FLUSH_SECONDS or len(pending) >= limit:
                             last_flush = now
-                            batch, pending = pending, []
-                            for snap, (_, copy, _) in zip(self._snapshots(batch, started), batch):
-                                if not np.isfinite(snap.loss):
-                                    self.status = "diverged"
-                                    break
-                                self.last, good = snap, copy
-                                yield snap
+                            batch, copies, pending = self._batch(pending, started), pending, []
+                            finite = np.isfinite(batch.loss)
+                            good = len(batch) if finite.all() else int(np.argmin(finite))  # before the first NaN
+                            if good:
+                                last_good = copies[good - 1][1]
+                            if good < len(batch):
+                                self.status = "diverged"
+                                batch = batch.head(good)
+                                self.sweep.w = last_good if last_good is not None else self.sweep.w
+                            if len(batch):
+                                yield batch
                             if self.status == "diverged":
-                                self.sweep.w = good if self.last else self.sweep.w
                                 break
                         if done:
                             self.status = "completed" if step == t.steps else "interrupted"
@@ -447,7 +463,3 @@ class Trainer:
                 self.steps_per_second = step / elapsed if elapsed > 0 else 0.0
                 self.final_params = unstack(self.sweep.w, 0, self.config.model.bias)
                 self.final = self._classify(self.sweep.w)
-
-
-def _at(scalars: dict, key: str, i: int) -> float | None:
-    return float(scalars[key][i]) if key in scalars else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable
 
@@ -172,27 +173,29 @@ class LiveRun:
         next_report = 0.0
         hops = 0
         self.state = "running"
-        for snap in trainer.run():
-            if writer is not None:
-                try:
-                    writer.append(snap)
-                except (UserError, OSError) as e:
-                    self.store_error = str(e)
-                    notify(f"recording stopped, training goes on: {e}")
-                    writer = self._writer = None
-            series.append(snap)
-            if snap.hops:
-                counts = dict(self.hops_per_neuron)  # replaced whole: the UI may be reading the old one
-                for hop in snap.hops:
-                    counts[hop.neuron] = counts.get(hop.neuron, 0) + 1
-                self.hops_per_neuron = counts
-                hops += len(snap.hops)
-                self.hop_count = hops
-            self.latest = snap
-            now = clock()
-            if now >= next_report:
-                next_report = now + interval
-                report()
+        with closing(trainer.batches()) as batches:
+            for batch in batches:
+                if writer is not None:
+                    try:
+                        writer.append_batch(batch)
+                    except (UserError, OSError) as e:
+                        self.store_error = str(e)
+                        notify(f"recording stopped, training goes on: {e}")
+                        writer = self._writer = None
+                for snap in batch:
+                    series.append(snap)
+                    if snap.hops:
+                        counts = dict(self.hops_per_neuron)  # replaced whole: the UI may be reading the old one
+                        for hop in snap.hops:
+                            counts[hop.neuron] = counts.get(hop.neuron, 0) + 1
+                        self.hops_per_neuron = counts
+                        hops += len(snap.hops)
+                        self.hop_count = hops
+                    self.latest = snap
+                    now = clock()
+                    if now >= next_report:
+                        next_report = now + interval
+                        report()
         self.steps_per_second = trainer.steps_per_second
         self.final = trainer.final
         self.state = trainer.status if trainer.status != "running" else "interrupted"

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from contextlib import closing
 
 from lab.flags import add_schema_flag, apply_flags
 
@@ -87,13 +88,13 @@ class Recorder:
         self.writer.set_initial(trainer.initial)
         self.id = self.writer.id
 
-    def append(self, snap) -> None:
+    def append(self, batch) -> None:
         if self.error:
             return
         from core.errors import UserError
 
         try:
-            self.writer.append(snap)
+            self.writer.append_batch(batch)
         except UserError as e:
             self.error = f"session {self.id}: recording stopped: {e}"
             print(f"relulab: {self.error}", file=sys.stderr)
@@ -108,11 +109,12 @@ class Recorder:
 
 
 def recorded(trainer, recorder):
-    """The run's snapshots, each handed to the recorder (if any) on the way."""
-    for snap in trainer.run():
-        if recorder:
-            recorder.append(snap)
-        yield snap
+    """The run's snapshots; the recorder (if any) takes each batch of them on the way."""
+    with closing(trainer.batches()) as batches:
+        for batch in batches:
+            if recorder:
+                recorder.append(batch)
+            yield from batch
 
 
 def train_with_progress(trainer, recorder, quiet: bool):

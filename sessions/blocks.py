@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.snapshot import Snapshot
+from core.snapshot import Snapshot, SnapshotBatch
 
 BLOCK = 128
 SCALARS = ("loss", "test_loss", "accuracy", "test_accuracy", "max_drift", "elapsed")
@@ -73,6 +73,28 @@ class Columns:
             v=stack("v", dtype),
             v_sign=stack("v_sign", "i1"),
             signs=[s.signs for s in snaps],
+        )
+
+    @classmethod
+    def from_batch(cls, batch: SnapshotBatch, hidden: int, dtype: str) -> "Columns":
+        n = len(batch)
+        nan = np.full(n, np.nan)
+        optional = [getattr(batch, name) for name in OPTIONAL]
+        scalars = np.column_stack([batch.loss] + [nan if a is None else a for a in optional]
+                                  + [batch.max_drift, batch.elapsed]).astype("<f8", copy=False)
+        present = np.empty((n, len(OPTIONAL)), "u1")
+        present[:] = [a is not None for a in optional]
+
+        def column(name: str, kind) -> np.ndarray:
+            out = np.asarray(getattr(batch, name)).astype(kind, copy=False)
+            if out.shape != (n, hidden):
+                raise ValueError(f"{name} has shape {out.shape[1:]}, expected ({hidden},)")
+            return out
+
+        return cls(
+            step=np.asarray(batch.step).astype("<i8", copy=False), scalars=scalars, present=present,
+            c=column("c", dtype), w_norm=column("w_norm", dtype), v=column("v", dtype),
+            v_sign=column("v_sign", "i1"), signs=list(batch.signs),
         )
 
     @classmethod
@@ -165,6 +187,8 @@ def encode_blocks(cols: Columns) -> list[dict]:
 
 def encode_signs(signs: list[str]) -> str:
     """Run-length JSON [[index, signs], ...]: the sign vector changes rarely."""
+    if signs and signs.count(signs[0]) == len(signs):  # the usual block: one sign vector throughout
+        return json.dumps([[0, signs[0]]], separators=(",", ":"))
     runs = []
     for i, s in enumerate(signs):
         if not runs or runs[-1][1] != s:

@@ -23,11 +23,12 @@ import json
 import sqlite3
 import threading
 import time
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.snapshot import Classification, Hop, Snapshot
+from core.snapshot import Classification, Hop, Params, Snapshot, SnapshotBatch
 from sessions.blocks import BLOCK, Columns, encode, encode_blocks
 from sessions.liveness import HEARTBEAT_SECONDS
 from sessions.schema import StoreError
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 FINAL_STATUSES = ("completed", "interrupted", "diverged", "failed")
 PARAM_NAMES = ("hidden_weight", "hidden_bias", "output_weight", "output_bias")
 PACK = 2 * BLOCK  # snapshots packed at a time: few enough to be still in the CPU cache
+ROWS_PER_INSERT = 64  # blocks per INSERT statement (10 values each; SQLite allows 32,766)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -83,11 +85,12 @@ class SessionWriter:
         self._hidden = hidden
         self._dtype = dtype  # '<f4' or '<f8' for c, w_norm, v; None: taken from the first snapshot
         self._lock = threading.Lock()  # guards _pending and _extra_hops
-        self._pending: list[Snapshot] = []  # appended, not packed yet
+        self._pending: list[Snapshot | SnapshotBatch] = []  # appended, not packed yet
+        self._queued = 0  # snapshots in _pending
         self._extra_hops: list[Hop] = []  # from add_hops
         self._io = threading.Lock()  # guards the packed state below
         self._blocks: dict[int, dict] = {}  # encoded blocks waiting for a commit
-        self._open: list[Snapshot] = []  # snapshots of the block being filled
+        self._open: Columns | None = None  # the block being filled
         self._open_changed = False  # ... some of them not committed yet
         self._block = 0  # number of the block being filled
         self._hops: list[Hop] = []  # packed, waiting for a commit
@@ -114,13 +117,22 @@ class SessionWriter:
     def append(self, snapshot: Snapshot) -> None:
         """Record one snapshot (its hops and params with it). The writer takes ownership: don't
         modify the snapshot's arrays afterwards."""
+        self._queue(snapshot, 1)
+
+    def append_batch(self, batch: SnapshotBatch) -> None:
+        """Record consecutive snapshots at once, as the trainer makes them: much cheaper per
+        snapshot than `append`. The writer takes ownership of the batch's arrays."""
+        self._queue(batch, len(batch))
+
+    def _queue(self, item: Snapshot | SnapshotBatch, rows: int) -> None:
         if self._error is not None:
             raise self._error
         if self._closed:
             raise StoreError(f"session {self.id} is finished: nothing more can be recorded")
         with self._lock:
-            self._pending.append(snapshot)
-            full = len(self._pending) >= PACK
+            self._pending.append(item)
+            self._queued += rows
+            full = self._queued >= PACK
         if full:
             due = time.monotonic() >= self._due
             with self._io:
@@ -237,35 +249,53 @@ class SessionWriter:
         """Encode the full blocks among the appended snapshots (the caller holds self._io); with
         `everything`, also the block being filled, for a commit."""
         with self._lock:
-            snaps, self._pending = self._pending, []
-        if snaps:
+            items, self._pending, self._queued = self._pending, [], 0
+        if items:
             try:
-                if self._hidden is None:
-                    self._hidden = len(snaps[0].c)
-                if self._dtype is None:
-                    self._dtype = "<f4" if np.asarray(snaps[0].c).dtype == np.float32 else "<f8"
-                self._hops += [h for s in snaps if s.hops for h in s.hops]
-                for s in [s for s in snaps if s.params is not None]:
-                    arrays = {n: getattr(s.params, n) for n in PARAM_NAMES if getattr(s.params, n) is not None}
-                    self._checkpoints += [(int(s.step), n, npy_bytes(a)) for n, a in arrays.items()]
-                    self._inputs = self._inputs or np.shape(s.params.hidden_weight)[1]
-                # The open block stays a list of snapshots: no copying until it is full.
-                snaps = self._open + snaps
-                full = len(snaps) // BLOCK * BLOCK
+                cols = self._columns(items)
+                full = len(cols) // BLOCK * BLOCK
                 if full:
-                    for blob in encode_blocks(Columns.from_snapshots(snaps[:full], self._hidden, self._dtype)):
+                    for blob in encode_blocks(cols.slice(0, full)):
                         self._blocks[self._block] = blob
                         self._block += 1
-                    self._encoded, self._last = self._block * BLOCK, snaps[full - 1]
-                self._open = snaps[full:]
-                self._open_changed = bool(self._open)
+                    self._encoded, self._last = self._block * BLOCK, cols.snapshot(full - 1)
+                self._open = cols.slice(full) if full < len(cols) else None
+                self._open_changed = self._open is not None
             except Exception as e:
                 self._error = ValueError(f"session {self.id}: a snapshot does not fit this session: {e}")
                 raise self._error from e
         if everything and self._open_changed:
-            self._blocks[self._block] = encode(Columns.from_snapshots(self._open, self._hidden, self._dtype))
-            self._encoded, self._last = self._block * BLOCK + len(self._open), self._open[-1]
+            self._blocks[self._block] = encode(self._open)
+            self._encoded, self._last = self._block * BLOCK + len(self._open), self._open.snapshot(len(self._open) - 1)
             self._open_changed = False
+
+    def _columns(self, items: list[Snapshot | SnapshotBatch]) -> Columns:
+        """The block being filled and the appended items as one set of columns; their hops and
+        checkpoints queued for the next commit."""
+        first = items[0]
+        if self._hidden is None:
+            self._hidden = np.shape(first.c)[-1]
+        if self._dtype is None:
+            self._dtype = "<f4" if np.asarray(first.c).dtype == np.float32 else "<f8"
+        parts = [] if self._open is None else [self._open]
+        params: list[tuple[int, Params]] = []
+        # Single snapshots in a row are stacked together; batches are columns already.
+        for single, group in groupby(items, key=lambda item: isinstance(item, Snapshot)):
+            if single:
+                group = list(group)
+                parts.append(Columns.from_snapshots(group, self._hidden, self._dtype))
+                self._hops += [h for s in group if s.hops for h in s.hops]
+                params += [(s.step, s.params) for s in group if s.params is not None]
+            else:
+                for batch in group:
+                    parts.append(Columns.from_batch(batch, self._hidden, self._dtype))
+                    self._hops += batch.hops
+                    params += batch.params.items()
+        for step, p in params:
+            arrays = {n: getattr(p, n) for n in PARAM_NAMES if getattr(p, n) is not None}
+            self._checkpoints += [(int(step), n, npy_bytes(a)) for n, a in arrays.items()]
+            self._inputs = self._inputs or np.shape(p.hidden_weight)[1]
+        return Columns.concat(parts)
 
     def _commit(self, force: bool = False) -> bool:
         """Commit what has been packed, if `force` or the heartbeat is due; True if it did."""
@@ -299,17 +329,22 @@ class SessionWriter:
             return True
 
     def _insert(self, blocks: dict[int, dict], hops: list[Hop], checkpoints: list[tuple]) -> None:
-        for block, blob in blocks.items():
+        # Many rows per statement: sqlite3 lets go of the GIL once per statement step, and every
+        # time it takes the GIL back the training loop is interrupted (bench/bench_store.py).
+        rows = list(blocks.items())
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start:start + ROWS_PER_INSERT]
             self._db.execute(
-                "INSERT OR REPLACE INTO blocks (session, block, count, step_first, step_last, summary) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (self.id, block, blob["count"], blob["step_first"], blob["step_last"], blob["summary"]),
+                "INSERT OR REPLACE INTO blocks (session, block, count, step_first, step_last, summary) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                [x for block, b in chunk for x in (self.id, block, b["count"], b["step_first"], b["step_last"],
+                                                    b["summary"])],
             )
             self._db.execute(
-                "INSERT OR REPLACE INTO block_data (session, block, steps, scalars, present, c, w_norm, v, "
-                "v_sign, signs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.id, block, blob["steps"], blob["scalars"], blob["present"], blob["c"],
-                 blob["w_norm"], blob["v"], blob["v_sign"], blob["signs"]),
+                "INSERT OR REPLACE INTO block_data (session, block, steps, scalars, present, c, w_norm, v, v_sign, "
+                "signs) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                [x for block, b in chunk for x in (self.id, block, b["steps"], b["scalars"], b["present"], b["c"],
+                                                    b["w_norm"], b["v"], b["v_sign"], b["signs"])],
             )
         self._db.executemany(
             "INSERT INTO hops (session, step, neuron, c_before, c_after, sign_before, sign_after) "

@@ -482,3 +482,58 @@ def test_npy_bytes_reads_back_with_numpy(array):
     assert back.dtype == array.dtype and back.shape == array.shape and np.array_equal(back, array)
     with pytest.raises(ValueError, match="pickle"):
         npy_bytes(np.array([None, 1], dtype=object))
+
+
+# -- batches, as the trainer hands them over -----------------------------------------------------
+
+
+def test_batches_and_single_snapshots_record_the_same_bytes(store):
+    from core.snapshot import SnapshotBatch
+    from sessions.writer import ROWS_PER_INSERT
+
+    def snap(i):
+        hops = [Hop(10 * i, 2, -0.3, -0.2, -1, 1)] if i % 501 == 7 else []
+        return make_snapshot(i, hops=hops, params=make_params(seed=i) if i % 1000 == 0 else None)
+
+    # More blocks than one INSERT statement takes, chunks that straddle blocks, single appends between.
+    n = 2 * ROWS_PER_INSERT * BLOCK + 77
+    written = [snap(i) for i in range(n)]
+    for s in written:
+        s.accuracy = None  # a batch measures a quantity at every snapshot or at none
+    sizes = [1, 300, 5, ROWS_PER_INSERT * BLOCK + 3, 129]
+    by_batch = store.create_session(make_config(), {})
+    i = k = 0
+    while i < n:
+        size = sizes[k % len(sizes)]
+        if k % 3 == 2:
+            for s in written[i:i + size]:
+                by_batch.append(s)
+        else:
+            by_batch.append_batch(SnapshotBatch.of(written[i:i + size]))
+        i, k = i + size, k + 1
+    by_batch.finish()
+    by_snapshot = store.create_session(make_config(), {})
+    for s in written:
+        by_snapshot.append(s)
+    by_snapshot.finish()
+
+    session = store.load(by_batch.id)
+    read = list(session.snapshots())
+    assert len(read) == n
+    for a, b in zip(written, read):
+        assert_snapshot_equal(a, b)
+    assert session.hops == [h for s in written for h in s.hops]
+    assert session.checkpoint_steps() == [s.step for s in written if s.params is not None]
+    db = sqlite3.connect(store.db_path)
+    rows = [db.execute("SELECT block, steps, scalars, present, c, w_norm, v, v_sign, signs FROM block_data "
+                       "WHERE session = ? ORDER BY block", (sid,)).fetchall() for sid in (by_batch.id, by_snapshot.id)]
+    summaries = [db.execute("SELECT block, count, step_first, step_last, summary FROM blocks WHERE session = ? ORDER BY block", (sid,)).fetchall()
+                 for sid in (by_batch.id, by_snapshot.id)]
+    assert rows[0] == rows[1] and summaries[0] == summaries[1]
+
+
+def test_a_batch_must_measure_a_quantity_everywhere_or_nowhere():
+    from core.snapshot import SnapshotBatch
+
+    with pytest.raises(ValueError, match="accuracy is measured in some"):
+        SnapshotBatch.of([make_snapshot(0), make_snapshot(1)])  # accuracy None, then 0.5

@@ -192,3 +192,36 @@ def test_sweep_summaries():
     assert r.initial_c.shape == r.final_c.shape == (4, 3)
     assert list(r.curve_steps) == [0, 25, 50, 75, 100]
     assert r.device == "cpu" and not r.diverged.any()
+
+
+def test_batches_hold_the_runs_snapshots_in_order():
+    config = cfg(model={"hidden": 5}, data={"name": "teacher", "samples": 30},
+                 train={"steps": 700, "log_every": 1, "checkpoint_every": 50, "dtype": "float64", "lr": 0.05})
+    snaps = list(Trainer(config).run())
+    batches = list(Trainer(config).batches())
+    assert len(batches) >= 1 and sum(len(b) for b in batches) == len(snaps) == 701
+    from_batches = [s for b in batches for s in b]
+    for a, b in zip(snaps, from_batches):
+        assert (a.step, a.loss, a.signs, a.max_drift) == (b.step, b.loss, b.signs, b.max_drift)
+        np.testing.assert_array_equal(a.c, b.c)
+        assert (a.params is None) == (b.params is None)
+    assert [s.step for s in from_batches if s.params is not None] == list(range(0, 701, 50))
+    # Each batch's columns are its snapshots' values.
+    batch = batches[-1]
+    np.testing.assert_array_equal(batch.c, np.array([s.c for s in batch]))
+    np.testing.assert_array_equal(batch.step, [s.step for s in batch])
+
+
+def test_a_big_network_is_evaluated_in_small_batches():
+    from core.train import PENDING_BYTES
+
+    config = cfg(model={"hidden": 1024}, data={"name": "breast_cancer"},
+                 train={"steps": 20, "log_every": 1, "loss": "bce"})
+    trainer = Trainer(config)
+    batches = list(trainer.batches())
+    assert sum(len(b) for b in batches) == 21
+    # A snapshot's weight copy plus its evaluation: 1024 x 31 + 1024 + 1 values, and
+    # (2 x 1024 + 1) activations for every one of the 569 samples, float32.
+    per_snapshot = (1024 * 31 + 1024 + 1 + 569 * (2 * 1024 + 1)) * 4
+    assert trainer._pending_limit() == PENDING_BYTES // per_snapshot < 20
+    assert max(len(b) for b in batches) <= PENDING_BYTES // per_snapshot
