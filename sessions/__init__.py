@@ -3,7 +3,9 @@
     from sessions import open_store
     store = open_store()                     # --store, $RELULAB_STORE or the user data directory
     with store.create_session(config, environment) as w:
-        w.append(snapshot)                   # buffered; committed about once a second
+        for batch in trainer.batches():
+            w.append_batch(batch)            # buffered; committed about once a second
+        # (w.append(snapshot) records one Snapshot at a time, at a few us more per snapshot)
     session = store.load(w.id[:4])           # any unique prefix of the id
     session.series(max_points=1000)          # for plots, extremes kept
 """
