@@ -1,10 +1,12 @@
 """Recording a run: snapshots are packed into blocks as they come and committed about once a second.
 
 The work is split between the training loop's thread and a writer thread:
-- in `append`, every PACK snapshots are packed into column arrays and encoded while they are
-  still in the CPU cache (the trainer has just made them);
-- the writer thread commits the encoded blocks about once a second in one transaction (SQLite
-  lets go of the GIL while it writes), refreshes the session's heartbeat, and folds the
+- `append_batch` takes the trainer's batches of snapshots as columns (`append` single Snapshots);
+  once PACK snapshots are queued they are packed into blocks and encoded in the training loop,
+  while they are still in the CPU cache (the trainer has just made them);
+- the writer thread commits the encoded blocks about once a second in one transaction, many
+  blocks per INSERT (SQLite lets go of the GIL while it writes, and every time the writer takes
+  it back the training loop is interrupted), refreshes the session's heartbeat, and folds the
   write-ahead log into the database.
 Packing stays in the training loop on purpose: a Python training loop holds the GIL, and a
 thread packing snapshots beside it makes the two hand the GIL back and forth thousands of times
@@ -13,7 +15,8 @@ PACK snapshots a second) is packed by the writer thread, which then has little t
 
 After `kill -9` the store holds every snapshot up to the last commit, and the session reads
 `interrupted` because its writer is gone (see liveness.py). A database error (a full disk) is
-raised as StoreError from `append`, `flush` or `finish`; everything committed before stays intact.
+raised as StoreError from `append`, `append_batch`, `flush` or `finish`; what was committed before
+stays intact.
 """
 
 from __future__ import annotations

@@ -426,6 +426,34 @@ def test_kill_9_while_recording_leaves_an_interrupted_session(tmp_path):
     assert session.info.ended is not None
 
 
+def test_kill_9_of_relulab_run_keeps_the_batches_committed_before(tmp_path):
+    # The real recording path: `relulab run` hands the trainer's batches to the writer.
+    store_path = tmp_path / "s"
+    config = tmp_path / "every_step.toml"
+    config.write_text((REPO / "examples" / "abs_obstructed.toml").read_text().replace("log_every = 10", "log_every = 1"))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "run", str(config), "--steps", "100000000", "--store", str(store_path), "--json"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            time.sleep(0.1)
+            infos = Store(store_path).list() if (store_path / "sessions.db").exists() else []
+            if infos and infos[0].snapshots >= 2000:
+                break
+        assert infos and infos[0].status == "running", child.stderr.read() if child.poll() is not None else ""
+        time.sleep(1.2)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    session = Store(store_path).load(infos[0].id)
+    assert session.status == "interrupted"
+    steps = [s.step for s in session.snapshots()]
+    assert len(steps) > 2000 and steps == list(range(len(steps)))
+    assert session.checkpoint_steps()[:2] == [0, 100]  # checkpoints come with their batches
+
+
 def test_two_processes_record_into_one_store(tmp_path):
     Store(tmp_path / "s")
     children = [spawn(tmp_path / "s", n=4000, name=f"p{k}", flush=0.01, pause=0.0002) for k in range(2)]
