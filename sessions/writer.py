@@ -125,7 +125,8 @@ class SessionWriter:
     def append_batch(self, batch: SnapshotBatch) -> None:
         """Record consecutive snapshots at once, as the trainer makes them: much cheaper per
         snapshot than `append`. The writer takes ownership of the batch's arrays."""
-        self._queue(batch, len(batch))
+        if len(batch):
+            self._queue(batch, len(batch))
 
     def _queue(self, item: Snapshot | SnapshotBatch, rows: int) -> None:
         if self._error is not None:

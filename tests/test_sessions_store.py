@@ -565,3 +565,14 @@ def test_a_batch_must_measure_a_quantity_everywhere_or_nowhere():
 
     with pytest.raises(ValueError, match="accuracy is measured in some"):
         SnapshotBatch.of([make_snapshot(0), make_snapshot(1)])  # accuracy None, then 0.5
+
+
+def test_an_empty_batch_records_nothing(store):
+    from core.snapshot import SnapshotBatch
+
+    with store.create_session(make_config(), {}) as w:
+        w.append_batch(SnapshotBatch.of([]))
+        w.append(make_snapshot(0))
+        w.append_batch(SnapshotBatch.of([]))
+    session = store.load(w.id)
+    assert session.status == "completed" and [s.step for s in session.snapshots()] == [0]
