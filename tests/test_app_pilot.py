@@ -63,6 +63,13 @@ def field(app, section: str, name: str) -> ConfigField:
     return app.screen.query_one(f"#field-{section}-{name}", ConfigField)
 
 
+async def start_long_run(pilot, app, past_step: int) -> None:
+    """Ctrl-R on a run too long to finish; back once training has passed `past_step`."""
+    await pilot.press("ctrl+r")
+    await wait_until(pilot, lambda: app.live_run is not None and app.live_run.latest is not None
+                     and app.live_run.latest.step >= past_step, what="training to start")
+
+
 def summary(app) -> str:
     return str(app.screen.query_one(ClassificationPanel).query_one("#summary").render())
 
@@ -128,9 +135,7 @@ async def test_stop_then_find_in_sessions_and_replay():
     config = replace(load_config(ROOT / "examples/abs_obstructed.toml"), "train", steps=5_000_000)
     app = RelulabApp(config, prewarm=False)
     async with app.run_test(size=WIDE) as pilot:
-        await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.live_run is not None and app.live_run.latest is not None
-                         and app.live_run.latest.step >= 500, what="training to start")
+        await start_long_run(pilot, app, 500)
         await pilot.press("s")
         await wait_until(pilot, lambda: app.live_run.finished, what="the run to stop")
         assert app.live_run.state == "interrupted"
@@ -166,9 +171,7 @@ async def test_quitting_during_a_run_keeps_it_as_interrupted():
     config = replace(load_config(ROOT / "examples/abs_obstructed.toml"), "train", steps=5_000_000)
     app = RelulabApp(config, prewarm=False)
     async with app.run_test(size=WIDE) as pilot:
-        await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.live_run is not None and app.live_run.latest is not None
-                         and app.live_run.latest.step >= 200, what="training to start")
+        await start_long_run(pilot, app, 200)
         await pilot.press("ctrl+q")
     assert app.live_run.state == "interrupted"
     from sessions import open_store

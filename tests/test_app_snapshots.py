@@ -48,6 +48,13 @@ async def finish_run(pilot) -> None:
     await pilot.pause(0.3)
 
 
+async def open_sessions(pilot) -> None:
+    """After a finished run: the sessions screen, its one row listed."""
+    await pilot.press("f4")
+    table = pilot.app.screen.query_one(SessionsTable)
+    await wait_until(pilot, lambda: table.row_count == 1)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_setup_screen(snap_compare, size):
     async def run_before(pilot):
@@ -80,9 +87,7 @@ def test_live_classification_tab_narrow(snap_compare):
 def test_sessions_screen(snap_compare, size):
     async def run_before(pilot):
         await finish_run(pilot)
-        await pilot.press("f4")
-        table = pilot.app.screen.query_one(SessionsTable)
-        await wait_until(pilot, lambda: table.row_count == 1)
+        await open_sessions(pilot)
         await pilot.pause(0.2)
 
     assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=run_before)
@@ -92,9 +97,7 @@ def test_sessions_screen(snap_compare, size):
 def test_replay_screen_at_the_end(snap_compare, size):
     async def run_before(pilot):
         await finish_run(pilot)
-        await pilot.press("f4")
-        table = pilot.app.screen.query_one(SessionsTable)
-        await wait_until(pilot, lambda: table.row_count == 1)
+        await open_sessions(pilot)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ReplayScreen) and pilot.app.screen.model)
         await pilot.press("end")
