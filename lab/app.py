@@ -26,7 +26,6 @@ from lab.screens.help_screen import GENERIC_ACTIONS, HelpScreen
 from lab.screens.live_screen import LiveScreen
 from lab.screens.sessions_screen import SessionsScreen
 from lab.screens.setup_screen import SetupScreen
-from lab.widgets.mode_bar import has_experiments
 
 DEFAULT_REFRESH_HZ = 2.0
 REFRESH_ENV = "RELULAB_REFRESH_HZ"
@@ -251,8 +250,6 @@ class RelulabApp(App):
         """Every action of the app and of the current screen, by name, plus the screens."""
         yield from super().get_system_commands(screen)
         seen = {"Quit", "Keys", "Theme", "Screenshot", "Maximize", "Minimize"}
-        if not has_experiments():
-            seen.add("Experiments")
         for title, help_text, target in (
             ("Set-up", "Show the set-up form (F2)", "setup"),
             ("Live", "Show the live view of the current run (F3)", "live"),
@@ -272,11 +269,8 @@ class RelulabApp(App):
             )
 
     def action_experiments(self) -> None:
-        """Open the experiments screen (lab/experiment_screen.py) over the current one."""
-        if not has_experiments():
-            self.notify("the experiments screen is not installed", severity="warning")
-            return
-        from lab.experiment_screen import ExperimentScreen
+        """Open the experiments screen (lab/screens/experiment_screen.py) over the current one."""
+        from lab.screens.experiment_screen import ExperimentScreen
 
         if not isinstance(self.screen, ExperimentScreen):
             self.push_screen(ExperimentScreen())

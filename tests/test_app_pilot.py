@@ -269,7 +269,7 @@ async def test_help_and_command_palette_list_the_actions():
 
 @run_async
 async def test_config_file_with_mistakes_opens_prefilled_with_inline_errors(tmp_path):
-    from lab.console_cli import read_config_file
+    from lab.cli.console import read_config_file
 
     path = tmp_path / "bad.toml"
     path.write_text('[model]\nhidden = 0\n[train]\nlr = 0.1\nsteps = 50\n')

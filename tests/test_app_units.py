@@ -11,7 +11,7 @@ import pytest
 
 from core.config import Config, ConfigError, load_config, replace
 from core.snapshot import Snapshot
-from lab.console_cli import read_config_file, wants_console
+from lab.cli.console import read_config_file, wants_console
 from lab.form_values import check_text, format_value, parse_text
 from lab.live_run import LiveRun
 from lab.messages import RunProgress
@@ -230,7 +230,7 @@ def test_which_arguments_open_the_console(argv, console):
 
 
 def test_replay_of_an_unknown_session_is_a_one_line_error(capsys):
-    from lab.cli import main
+    from lab.cli.main import main
 
     assert main(["replay", "ffffffff"]) == 2
     err = capsys.readouterr().err
@@ -238,7 +238,7 @@ def test_replay_of_an_unknown_session_is_a_one_line_error(capsys):
 
 
 def test_config_files_the_console_cannot_open_fail_on_the_command_line(tmp_path, capsys):
-    from lab.cli import main
+    from lab.cli.main import main
 
     assert main([str(tmp_path / "nope.toml")]) == 2
     assert "nope.toml: no such file" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from core.probability import closed_form
-from lab.cli import main
+from lab.cli.main import main
 
 
 def run_json(capsys, *args):
@@ -54,7 +54,7 @@ def test_bad_flags_exit_2_with_one_line(args, message):
 
 
 def test_check_does_not_import_torch():
-    code = "import sys; from lab.cli import main; main(['check', '--json', '--samples', '100']); assert 'torch' not in sys.modules"
+    code = "import sys; from lab.cli.main import main; main(['check', '--json', '--samples', '100']); assert 'torch' not in sys.modules"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 

@@ -20,8 +20,8 @@ from core.config import Config, replace
 from core.init import initial_params, rebalance
 from core.invariants import conserved
 from core.probability import closed_form, monte_carlo
-from lab.cli import main
-from lab.experiment_cli import parse_seeds, parse_widths
+from lab.cli.main import main
+from lab.cli.experiment import parse_seeds, parse_widths
 
 
 # -- toy ----------------------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ def test_screen_runs_an_experiment_in_a_worker_and_shows_it():
     from textual.app import App
     from textual.widgets import DataTable, Static
 
-    from lab.experiment_screen import ExperimentScreen
+    from lab.screens.experiment_screen import ExperimentScreen
 
     class Host(App):
         def on_mount(self) -> None:

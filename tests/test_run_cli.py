@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab.cli import main
+from lab.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -14,7 +14,7 @@ import pytest
 
 from core.config import Config, replace
 from core.snapshot import Snapshot
-from lab.cli import main
+from lab.cli.main import main
 from sessions import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -54,7 +54,7 @@ class InitPreview(Static):
         time.sleep(DEBOUNCE)
         if worker.is_cancelled:
             return
-        from lab.check_cli import check_report
+        from lab.cli.check import check_report
         from lab.live_run import probability_samples
 
         inputs = None

@@ -5,14 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-MODES = (("setup", "F2 set-up"), ("live", "F3 live"), ("sessions", "F4 sessions"))
-
-
-def has_experiments() -> bool:
-    """Whether the experiments screen exists (found without importing it: it imports torch)."""
-    import importlib.util
-
-    return importlib.util.find_spec("lab.experiment_screen") is not None
+MODES = (("setup", "F2 set-up"), ("live", "F3 live"), ("sessions", "F4 sessions"), ("experiments", "F5 experiments"))
 
 
 class ModeBar(Static):
@@ -37,8 +30,7 @@ class ModeBar(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("relulab", style="bold")
         text.append("  ")
-        modes = MODES + ((("experiments", "F5 experiments"),) if has_experiments() else ())
-        for mode, label in modes:
+        for mode, label in MODES:
             style = "bold reverse" if mode == self.current else "dim"
             text.append(f" {label} ", style=style)
             text.append(" ")

@@ -23,7 +23,8 @@ from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
 from core import experiments
-from lab.experiment_cli import build_report, heat_color, record_result
+from lab.experiment_report import build_report, record_result
+from lab.views.experiments import heat_color
 
 DESCRIPTIONS = {
     "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, and the "

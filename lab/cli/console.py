@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 
 def _add_console_options(parser: argparse.ArgumentParser) -> None:
-    from lab.sessions_cli import add_store_argument
+    from lab.cli.sessions import add_store_argument
 
     add_store_argument(parser)
     parser.add_argument("--refresh", metavar="HZ", type=float, default=None,

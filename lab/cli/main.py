@@ -10,7 +10,7 @@ from core.errors import UserError
 # Each subcommand module exposes `add_parser(subparsers)`, which registers its parser and sets
 # `func` (args -> exit status). Modules are imported lazily inside their handlers where they
 # need torch or textual, so `relulab check` stays fast.
-COMMAND_MODULES = ["lab.check_cli", "lab.run_cli", "lab.sessions_cli", "lab.experiment_cli", "lab.console_cli"]
+COMMAND_MODULES = ["lab.cli.check", "lab.cli.run", "lab.cli.sessions", "lab.cli.experiment", "lab.cli.console"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from lab import console_cli
+    from lab.cli import console as console_cli
 
     if console_cli.wants_console(argv):
         # `relulab`, `relulab CONFIG.toml`, `relulab --store DIR`: the console.

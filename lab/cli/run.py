@@ -9,7 +9,7 @@ import sys
 import time
 from contextlib import closing
 
-from lab.flags import add_schema_flag, apply_flags
+from lab.cli.flags import add_schema_flag, apply_flags
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--tag", action="append", default=[], help="tag the recorded session (repeatable)")
     p.add_argument("--no-save", action="store_true", help="do not record the run in the session store")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end (no progress bar)")
-    from lab.sessions_cli import add_store_argument
+    from lab.cli.sessions import add_store_argument
 
     add_store_argument(p)
     p.set_defaults(func=run_command)
@@ -80,7 +80,7 @@ class Recorder:
     """Records the run in the session store; a store fault stops recording, never the training."""
 
     def __init__(self, args, config, trainer):
-        from lab.sessions_cli import open_store
+        from lab.cli.sessions import open_store
 
         self.error: str | None = None
         store = open_store(args.store)

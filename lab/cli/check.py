@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from lab.flags import add_schema_flag, apply_flags
+from lab.cli.flags import add_schema_flag, apply_flags
 
 
 def add_parser(subparsers) -> None:

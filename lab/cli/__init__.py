@@ -1,0 +1,1 @@
+"""The `relulab` command line: one module per command."""

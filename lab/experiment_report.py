@@ -1,0 +1,206 @@
+"""What an experiment reports: the JSON report, its provenance, the session it is recorded as and
+the files --out writes. Shared by `relulab experiment` and the console's experiments screen."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def build_report(name: str, quick: bool, params: dict, result, device: str, started_at: str,
+                 seconds: float) -> tuple[dict, dict]:
+    """(report, provenance): what --json prints and what is written next to the results."""
+    from core import experiments
+
+    prov = provenance(name, quick, params, result, device, started_at, seconds)
+    report = {"experiment": name, "quick": quick, "parameters": jsonable(params), "device": prov["device"],
+              "seconds": round(seconds, 3), "summary": jsonable(experiments.summary(result))}
+    report.update(headline_tables(result))
+    return report, prov
+
+
+def software() -> dict:
+    import importlib.metadata as md
+
+    import torch
+
+    def version(package: str) -> str | None:
+        try:
+            return md.version(package)
+        except md.PackageNotFoundError:
+            return None
+
+    out = {"relulab": version("relulab"), "python": platform.python_version(), "torch": torch.__version__,
+           "numpy": np.__version__, "scipy": version("scipy"), "scikit-learn": version("scikit-learn"),
+           "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+           "cuda": torch.version.cuda}
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5)
+        if commit.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=5)
+            out["git_commit"] = commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def provenance(name: str, quick: bool, params: dict, result, device: str, started_at: str, seconds: float) -> dict:
+    """What ran, so a figure can be traced and rerun."""
+    from core import experiments
+
+    return {
+        "experiment": name,
+        "quick": quick,
+        "argv": list(sys.argv),
+        "rerun": rerun_command(name, quick, params, device),
+        "parameters": jsonable(params),
+        "seeds": [int(s) for s in params.get("seeds", [])],
+        "steps": params.get("steps"),
+        "lr": params.get("lr"),
+        "device": result_device(result),
+        "requested_device": device,
+        "configs": experiments.result_configs(result),
+        "software": software(),
+        "started": started_at,
+        "seconds": round(seconds, 3),
+    }
+
+
+def rerun_command(name: str, quick: bool, params: dict, device: str) -> str:
+    parts = ["relulab", "experiment", name]
+    for key, value in params.items():
+        if key in ("widths", "seeds"):
+            value = ",".join(str(v) for v in value)
+        parts += ["--" + key.replace("_", "-"), str(value)]
+    return " ".join(parts + ["--device", device])
+
+
+def result_device(result) -> str:
+    from core.experiments import MitigationResult
+
+    return result.prescribed.device if isinstance(result, MitigationResult) else result.device
+
+
+def jsonable(obj):
+    """numpy -> lists, NaN / inf -> null: strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    return obj
+
+
+def headline_tables(result) -> dict:
+    """The rows that --json prints besides the summary: per-cell tables, small enough for stdout."""
+    from core.experiments import GridResult, MitigationResult, ToyResult
+
+    if isinstance(result, ToyResult):
+        return {"runs": result.summary()}
+    if isinstance(result, GridResult):
+        return {"cells": result.cells()}
+    if isinstance(result, MitigationResult):
+        return {"cells": result.prescribed.cells() + result.rebalanced.cells()}
+    return {"grid": {"schemes": result.schemes, "inputs": result.inputs, "hidden": result.hidden,
+                     **{k: getattr(result, k) for k in ("pathological", "pathological_mc", "disconnected",
+                                                        "disconnected_mc", "all_pathological", "all_pathological_mc",
+                                                        "expected_effective")}}}
+
+
+def record_result(store, name: str, result, prov: dict, report: dict, device: str = "auto",
+                  session_name: str | None = None) -> str:
+    """Record an experiment as a sweep session: every array, the summary, the tables and the
+    provenance as named results; returns the session id."""
+    from core import experiments
+    from core.train import environment, resolve_device
+
+    env = environment(resolve_device(device))
+    env["experiment"] = name
+    writer = store.create_session(experiments.result_config(result), env, name=session_name or f"experiment {name}",
+                                  tags=("experiment", name), kind="sweep")
+    try:
+        for key, array in experiments.arrays(result).items():
+            writer.put_array(key, np.asarray(array))
+        writer.put_json("experiment", jsonable({"name": name, "summary": report["summary"]}))
+        writer.put_json("provenance", jsonable(prov))
+        for key in ("cells", "runs"):
+            if key in report:
+                writer.put_json(key, jsonable(report[key]))
+        writer.finish("completed")
+    except BaseException:
+        writer.finish("failed")
+        raise
+    return writer.id
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    if not rows:
+        return path
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
+                            " ".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
+    return path
+
+
+def write_out(out: Path, name: str, result, prov: dict, report: dict) -> list[Path]:
+    """NAME.json (provenance, summary, every array) and NAME.csv (the main table), plus per-kind extras."""
+    from core import experiments
+    from core.errors import UserError
+    from core.experiments import GridResult, MitigationResult, ToyResult
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create the directory ({e.strerror or e})") from None
+    stem = name.replace("-", "_")
+    files = []
+    try:
+        data = {"provenance": prov, "summary": report["summary"], "arrays": experiments.arrays(result)}
+        for key in ("runs", "cells"):
+            if key in report:
+                data[key] = report[key]
+        path = out / f"{stem}.json"
+        path.write_text(json.dumps(jsonable(data), indent=1) + "\n", encoding="utf-8")
+        files.append(path)
+        if isinstance(result, ToyResult):
+            files.append(write_csv(out / f"{stem}.csv", result.summary()))
+            rows = []
+            for t, step in enumerate(result.steps):
+                row = {"step": int(step)}
+                for i, label in enumerate(result.labels):
+                    key = ("obstructed", "free", "control")[i] if i < 3 else f"run{i}"
+                    row[f"{key}_loss"] = float(result.loss[t, i])
+                    for k in range(result.v.shape[2]):
+                        row[f"{key}_w{k}"] = float(result.w_norm[t, i, k])
+                        row[f"{key}_v{k}"] = float(result.v[t, i, k])
+                rows.append(row)
+            files.append(write_csv(out / f"{stem}_curves.csv", rows))
+        elif isinstance(result, (GridResult, MitigationResult)):
+            grids = [result] if isinstance(result, GridResult) else [result.prescribed, result.rebalanced]
+            files.append(write_csv(out / f"{stem}.csv", [row for g in grids for row in g.cells()]))
+            files.append(write_csv(out / f"{stem}_runs.csv", [row for g in grids for row in g.runs()]))
+        else:
+            files.append(write_csv(out / f"{stem}.csv", result.cells()))
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write ({e.strerror or e})") from None
+    return files

@@ -1,0 +1,1 @@
+"""Drawing shared by the command line and the console."""
