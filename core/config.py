@@ -323,3 +323,32 @@ def replace(config: Config, section: str, source: str = "override", **values) ->
     for k in [k for k, v in data[section].items() if v is None]:
         del data[section][k]
     return config_from_dict(data, source)
+
+
+def split_key(key: str, source: str = "config") -> tuple[str, str]:
+    """'train.lr' -> ('train', 'lr'), checked against the schema (one line naming what is allowed)."""
+    section, dot, name = str(key).partition(".")
+    if not dot or section not in SECTIONS:
+        raise ConfigError(f"{source}: {key!r} is not a config key: write SECTION.KEY with SECTION one of "
+                          f"{', '.join(SECTIONS)} (e.g. train.lr)")
+    if name not in {f.name for f in schema_fields(section)}:
+        allowed = ", ".join(f.name for f in schema_fields(section))
+        raise ConfigError(f"{source}: unknown key {key!r}: [{section}] has {allowed}")
+    return section, name
+
+
+def with_values(data: dict, values: dict, source: str = "config") -> Config:
+    """The config of `data` (nested dicts, as TOML gives them) with dotted schema keys set, e.g.
+    `with_values(base, {"train.lr": 0.1, "model.hidden": 8})`, validated through the schema.
+    A value of None removes the key (back to its default). `data` is not modified."""
+    merged = {s: dict(v) if isinstance(v, dict) else v for s, v in data.items()}
+    for key, value in values.items():
+        section, name = split_key(key, source)
+        table = merged.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table of keys")
+        if value is None:
+            table.pop(name, None)
+        else:
+            table[name] = value
+    return config_from_dict(merged, source)
