@@ -28,7 +28,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from core.config import SECTIONS, Config, ConfigError, config_to_dict, read_config_text, split_key, with_values
+from core.config import SECTIONS, Config, ConfigError, read_config_text, split_key, with_values
 
 MODES = ("product", "zip")
 OPTIONS = ("mode", "series")  # the non-axis keys of a [sweep] table
@@ -81,18 +81,19 @@ class SweepSpec:
         }
 
 
-def load_spec(path: str | Path) -> SweepSpec:
+def load_spec(path: str | Path, overrides: dict | None = None) -> SweepSpec:
     path = Path(path)
-    return parse_spec(read_config_text(path), str(path), base_dir=path.parent)
+    return parse_spec(read_config_text(path), str(path), base_dir=path.parent, overrides=overrides)
 
 
-def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) -> SweepSpec:
-    """Parse and expand a spec; every member is validated. Raises ConfigError (one line)."""
+def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None, overrides: dict | None = None) -> SweepSpec:
+    """Parse and expand a spec; every member is validated. Raises ConfigError (one line).
+    `overrides` (dotted keys, e.g. {"train.device": "cpu"}) are set on the base config."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
-    base = base_config(data, source, base_dir or Path("."))
+    base = base_config(data, source, base_dir or Path("."), overrides or {})
     tables = data.get("sweep")
     if isinstance(tables, dict):
         tables = [tables]
@@ -121,7 +122,7 @@ def parse_spec(text: str, source: str = "spec", base_dir: Path | None = None) ->
     return spec
 
 
-def base_config(data: dict, source: str, base_dir: Path) -> dict:
+def base_config(data: dict, source: str, base_dir: Path, overrides: dict) -> dict:
     """The base config as nested dicts: `base = "file.toml"` (relative to the spec), then the
     spec's own [model] / [init] / [data] / [train] tables on top."""
     unknown = [k for k in data if k not in (*SECTIONS, "sweep", "base")]
@@ -149,6 +150,9 @@ def base_config(data: dict, source: str, base_dir: Path) -> dict:
             if not isinstance(merged[section], dict):
                 raise ConfigError(f"{source}: [{section}] must be a table of keys")
             merged[section].update(data[section])
+    for key, value in overrides.items():
+        section, name = split_key(key, source)
+        merged.setdefault(section, {})[name] = value
     with_values(merged, {}, f"{source} (base config)")  # the base alone must be valid
     return merged
 
@@ -209,5 +213,14 @@ def expand(spec: SweepSpec) -> list[Member]:
     return members
 
 
-def member_config_dict(member: Member) -> dict:
-    return config_to_dict(member.config)
+def spec_from_dict(stored: dict) -> SweepSpec:
+    """A spec as `SweepSpec.to_dict` stored it (base already resolved: no files are read)."""
+    try:
+        blocks = [(b["mode"], [Axis(tuple(a["keys"]), [tuple(v) for v in a["values"]]) for a in b["axes"]])
+                  for b in stored["blocks"]]
+        spec = SweepSpec(source=str(stored["source"]), text=str(stored["text"]), base=dict(stored["base"]),
+                         blocks=blocks, series=int(stored["series"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ConfigError(f"stored sweep spec is damaged ({e})") from None
+    spec.members = expand(spec)
+    return spec

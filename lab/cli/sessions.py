@@ -182,8 +182,15 @@ def cmd_show(args) -> int:
         console.print(table)
         if len(session.hops) > 20:
             console.print(f"... and {len(session.hops) - 20} more (--json lists them all)")
+    from lab import sweep_results
+
     results = session.result_names()
-    if results:
+    if sweep_results.is_user_sweep(session):  # members, not the chunk records, are what matters
+        from rich.text import Text
+
+        for line in sweep_results.summary_lines(session):
+            console.print(Text(line))
+    elif results:
         console.print("[bold]results[/]: " + ", ".join(results))
     if session.notes:
         console.print("[bold]notes[/]\n" + session.notes, markup=False)
@@ -227,6 +234,11 @@ def cmd_csv(args) -> int:
     if args.max_points is not None and args.max_points < 2:
         raise StoreError(f"--max-points {args.max_points}: must be at least 2")
     session = open_store(args.store).load(args.id)
+    from lab import sweep_results
+
+    if sweep_results.is_user_sweep(session):  # one row per member
+        print(sweep_results.write_members_csv(session, Path(args.output)))
+        return 0
     for path in write_csv(session, Path(args.output), args.max_points):
         print(path)
     return 0
