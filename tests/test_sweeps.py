@@ -1,0 +1,362 @@
+"""Sweeps: the spec (what a person writes), the runner (what a member computes), the CLI and the
+store (what is recorded, resumed, exported), and the Ray backend (same numbers, retried workers)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import ConfigError, config_to_toml, with_values
+from core.sweeps import parse_spec, plan_sweep, run_payload
+from lab.cli.main import main
+from sessions import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = """
+[model]
+hidden = 3
+[data]
+name = "abs"
+samples = 32
+[train]
+steps = 150
+dtype = "float64"
+log_every = 10
+"""
+
+
+def write(tmp_path, text, name="spec.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def sweep_json(capsys, *argv) -> dict:
+    assert main(["sweep", *map(str, argv), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def rows_by_member(report: dict) -> dict:
+    return {r["member"]: r for r in report["rows"]}
+
+
+# -- the spec ---------------------------------------------------------------------------------
+
+
+def test_with_values_sets_dotted_keys_and_validates():
+    config = with_values({"model": {"hidden": 2}}, {"train.lr": 0.5, "model.hidden": 7})
+    assert (config.train.lr, config.model.hidden) == (0.5, 7)
+    with pytest.raises(ConfigError, match=r"\[train\] lr = -1: must be a number > 0"):
+        with_values({}, {"train.lr": -1})
+    with pytest.raises(ConfigError, match="unknown key 'train.rate'"):
+        with_values({}, {"train.rate": 1})
+    with pytest.raises(ConfigError, match="not a config key"):
+        with_values({}, {"lr": 1})
+
+
+def test_product_range_and_grouped_keys_expand_to_every_combination():
+    spec = parse_spec(SMALL + """
+[sweep]
+"init.seed" = "3-6"
+"train.lr" = [0.01, 0.1]
+"init.pathological,init.signs" = [[1, "-"], [2, "+-"]]
+""")
+    assert len(spec.members) == 4 * 2 * 2
+    points = {(m.values["init.seed"], m.values["train.lr"], m.values["init.signs"]) for m in spec.members}
+    assert points == {(s, lr, sg) for s in range(3, 7) for lr in (0.01, 0.1) for sg in ("-", "+-")}
+    m = spec.members[-1]
+    assert (m.config.init.seed, m.config.init.pathological, m.config.init.signs) == (6, 2, "+-")
+    assert m.config.model.hidden == 3  # from the base
+
+
+def test_zip_pairs_the_ith_values_and_blocks_concatenate():
+    spec = parse_spec(SMALL + """
+[[sweep]]
+mode = "zip"
+"init.seed" = [1, 2, 3]
+"train.lr" = [0.1, 0.2, 0.3]
+[[sweep]]
+"model.hidden" = [5]
+"init.seed" = "0-1"
+""")
+    assert [(m.values.get("init.seed"), m.config.train.lr, m.config.model.hidden) for m in spec.members] == [
+        (1, 0.1, 3), (2, 0.2, 3), (3, 0.3, 3), (0, 0.05, 5), (1, 0.05, 5)]
+    with pytest.raises(ConfigError, match="axes of one length"):
+        parse_spec(SMALL + '[sweep]\nmode = "zip"\n"init.seed" = [1, 2]\n"train.lr" = [0.1]\n')
+
+
+def test_base_file_is_found_next_to_the_spec(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    write(tmp_path / "configs", SMALL, "base.toml")
+    spec_path = write(tmp_path / "configs", 'base = "base.toml"\n[train]\nlr = 0.2\n[sweep]\n"init.seed" = "0-1"\n')
+    monkeypatch.chdir("/")
+    from core.sweeps import load_spec
+
+    spec = load_spec(spec_path)
+    assert [m.config.model.hidden for m in spec.members] == [3, 3]
+    assert spec.members[0].config.train.lr == 0.2  # the spec's own table overrides the base
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ('"train.lr" = [0.1, -2.0]', 'member 1 (train.lr = -2.0): [train] lr = -2.0: must be a number > 0'),
+    ('"init.pathological" = [1, 5]', 'member 1 (init.pathological = 5): [init] pathological = 5: must be an integer between 0 and [model] hidden = 3'),
+    ('"train.rate" = [1]', "unknown key 'train.rate'"),
+    ('"init.seed" = "9-2"', 'a range A-B needs A <= B'),
+    ('"init.seed" = 4', 'must be a non-empty array'),
+    ('mode = "grid"\n"init.seed" = [1]', 'mode = "grid": must be one of product, zip'),
+])
+def test_a_bad_member_is_one_line_naming_member_axis_and_key_before_any_work(tmp_path, capsys, sweep, message):
+    spec = write(tmp_path, SMALL + "[sweep]\n" + sweep + "\n")
+    assert main(["sweep", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert err.startswith(f"relulab: {spec}")
+    assert open_store(os.environ["RELULAB_STORE"]).list() == []  # nothing was recorded
+
+
+# -- the runner -------------------------------------------------------------------------------
+
+
+def member_results(plan) -> dict[int, dict]:
+    out = {}
+    for payload in plan.payloads():
+        arrays = run_payload(payload)
+        for j, i in enumerate(plan.chunks[payload["chunk"]].members):
+            out[i] = {k: v[j] for k, v in arrays.items() if not k.startswith("series")}
+    return out
+
+
+def test_a_member_equals_relulab_run_of_its_config(tmp_path, capsys):
+    spec = parse_spec(SMALL + '[sweep]\n"init.seed" = "0-5"\n"init.pathological,init.signs" = [[1, "-"], [2, "+-"]]\n')
+    alone = member_results(plan_sweep(spec, max_members=1))  # each member a chunk of its own
+    batched = member_results(plan_sweep(spec))  # all twelve in one batched Sweep
+    assert len(plan_sweep(spec).chunks) == 1
+    for i in (0, 7):
+        config = write(tmp_path, config_to_toml(spec.members[i].config), f"member{i}.toml")
+        assert main(["run", str(config), "--json", "--no-save"]) == 0
+        run = json.loads(capsys.readouterr().out)
+        mine = alone[i]
+        # One network alone in its Sweep is exactly the run: the same arithmetic, bit for bit.
+        assert mine["loss"] == run["final"]["loss"]
+        assert mine["c"].tolist() == run["final"]["c"]
+        assert mine["c_init"].tolist() == run["initial"]["c"]
+        assert mine["max_drift"] == run["max_c_drift"]
+        assert mine["hops"] == len(run["hops"])
+        assert mine["signs"] == run["classification"]["final"]["signs"]
+        assert mine["pathological_init"] == run["classification"]["initial"]["pathological"]
+        assert mine["effective"] == run["classification"]["final"]["effective_components"]
+        assert mine["status"] == run["status"] == "completed"
+        # Batched with others, BLAS may order a sum differently: equal to rounding.
+        assert batched[i]["loss"] == pytest.approx(run["final"]["loss"], rel=1e-9)
+        assert np.allclose(batched[i]["c"], run["final"]["c"], rtol=1e-9)
+
+
+# abs never dies (relu would switch off at a huge step and stay finite): lr 5 overflows.
+DIVERGING = SMALL.replace("hidden = 3", 'hidden = 3\nactivation = "abs"') + '[sweep]\n"train.lr" = [0.05, 5.0]\n'
+
+
+def test_diverged_members_are_results_with_their_last_finite_values(tmp_path, capsys):
+    spec = write(tmp_path, DIVERGING + '"init.seed" = "0-1"\n')
+    report = sweep_json(capsys, spec)
+    assert report["status"] == "completed" and report["diverged"] == 2 and report["completed"] == 2
+    for row in report["rows"]:
+        if row["train.lr"] == 5.0:
+            assert row["status"] == "diverged" and row["diverged_at"] > 0
+            assert row["steps"] < row["diverged_at"] and math.isfinite(row["loss"])
+        else:
+            assert row["status"] == "completed" and row["steps"] == 150 and row["diverged_at"] == -1
+
+
+def test_chunking_is_a_function_of_the_spec_and_results_match_across_chunkings():
+    spec = parse_spec(SMALL + '[sweep]\n"init.seed" = "0-9"\n"train.lr" = [0.05, 0.1]\n')
+    plans = [plan_sweep(spec, max_members=n) for n in (3, 3, 10)]
+    assert [c.members for c in plans[0].chunks] == [c.members for c in plans[1].chunks]
+    assert sorted(i for c in plans[0].chunks for i in c.members) == list(range(20))
+    a, b, c = (member_results(p) for p in plans)
+    for i in range(20):
+        assert repr(a[i]) == repr(b[i])  # the same chunks: bitwise
+        assert a[i]["loss"] == pytest.approx(c[i]["loss"], rel=1e-9)
+
+
+def test_series_are_thinned_to_the_requested_points():
+    spec = parse_spec(SMALL + '[sweep]\nseries = 4\n"init.seed" = "0-1"\n')
+    arrays = run_payload(next(plan_sweep(spec).payloads()))
+    assert arrays["series_steps"].tolist() == [0, 50, 100, 150]
+    assert arrays["series_loss"].shape == (2, 4) and arrays["series_c"].shape == (2, 4, 3)
+    assert arrays["series_loss"][:, -1].tolist() == arrays["loss"].tolist()
+
+
+# -- CLI and store ----------------------------------------------------------------------------
+
+
+def test_dry_run_counts_members_and_chunks_and_runs_nothing(tmp_path, capsys):
+    spec = write(tmp_path, SMALL + '[sweep]\n"init.seed" = "0-9"\n"train.lr" = [0.05, 0.1]\n')
+    report = sweep_json(capsys, spec, "--dry-run", "--chunk-members", "4")
+    assert report["members"] == 20 and report["groups"] == 2 and report["chunks"] == 6
+    assert sum(report["members_per_chunk"]) == 20
+    assert open_store(os.environ["RELULAB_STORE"]).list() == []
+
+
+def test_a_recorded_sweep_shows_exports_and_writes_one_csv_row_per_member(tmp_path, capsys):
+    spec = write(tmp_path, SMALL + '[sweep]\n"init.seed" = "0-3"\n"train.lr" = [0.05, 0.1]\n')
+    report = sweep_json(capsys, spec, "--name", "my grid", "--tag", "lr", "--chunk-members", "3")
+    store = open_store(os.environ["RELULAB_STORE"])
+    session = store.load(report["session"])
+    assert (session.kind, session.status, session.name) == ("sweep", "completed", "my grid")
+    assert set(session.tags) == {"sweep", "lr"}
+    assert main(["sessions", "show", session.id]) == 0
+    assert "8 members over init.seed, train.lr; 4 of 4 chunks done" in capsys.readouterr().out
+    assert main(["sessions", "csv", session.id, "-o", str(tmp_path / "csv")]) == 0
+    import csv
+
+    lines = list(csv.DictReader(open(tmp_path / "csv" / f"{session.id}_members.csv")))
+    assert len(lines) == 8
+    for line, row in zip(lines, report["rows"]):
+        assert float(line["train.lr"]) == row["train.lr"] and int(line["init.seed"]) == row["init.seed"]
+        assert float(line["loss"]) == row["loss"]  # repr: every digit survives
+    assert main(["sessions", "export", session.id, "-o", str(tmp_path / "x.relulab")]) == 0
+    other = tmp_path / "other"
+    assert main(["sessions", "import", "--store", str(other), str(tmp_path / "x.relulab")]) == 0
+    capsys.readouterr()
+    assert main(["sessions", "csv", "--store", str(other), session.id, "-o", str(tmp_path / "csv2")]) == 0
+    assert (tmp_path / "csv2" / f"{session.id}_members.csv").read_text() == \
+        (tmp_path / "csv" / f"{session.id}_members.csv").read_text()
+
+
+def test_without_ray_the_ray_backend_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray sees
+    spec = write(tmp_path, SMALL + '[sweep]\n"init.seed" = "0-1"\n')
+    assert main(["sweep", str(spec), "--backend", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert err == "relulab: --backend ray: Ray is not installed here; pip install 'relulab[ray]'\n"
+    assert open_store(os.environ["RELULAB_STORE"]).list() == []
+
+
+SLOW = """
+[model]
+hidden = 48
+[data]
+name = "abs"
+samples = 3000
+[train]
+steps = 1500
+dtype = "float64"
+log_every = 50
+[sweep]
+"init.seed" = "0-7"
+"""
+
+
+def test_kill_9_of_the_driver_then_resume_computes_every_member_once(tmp_path, capsys):
+    from lab.sweep_results import finished_chunks
+
+    spec = write(tmp_path, SLOW)
+    store_dir = os.environ["RELULAB_STORE"]
+    driver = subprocess.Popen([sys.executable, "-m", "lab.cli", "sweep", str(spec), "--chunk-members", "1", "--json"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = open_store(store_dir)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and driver.poll() is None:
+            sessions = store.list()
+            if sessions and len(finished_chunks(store.load(sessions[0].id))) >= 2:
+                break
+            time.sleep(0.05)
+        assert driver.poll() is None, "the sweep finished before it could be killed: make SLOW slower"
+        driver.send_signal(signal.SIGKILL)
+    finally:
+        driver.kill()
+        driver.wait()
+    killed = store.load(store.list()[0].id)
+    assert killed.status == "interrupted"
+    before = finished_chunks(killed)
+    assert 2 <= len(before) < 8
+
+    resumed = sweep_json(capsys, "--resume", killed.id)
+    assert resumed["status"] == "completed" and resumed["completed"] == 8 and resumed["chunks_resumed"] == len(before)
+    after = finished_chunks(store.load(resumed["session"]))
+    assert sorted(after) == list(range(8))
+    computed_in = [after[k]["computed_in"] for k in range(8)]
+    assert all(computed_in[k] == killed.id for k in before)  # carried over, not recomputed
+    assert computed_in.count(resumed["session"]) == 8 - len(before)  # the rest, each once
+    for k in before:
+        assert after[k] == before[k]
+    fresh = sweep_json(capsys, spec, "--chunk-members", "1", "--no-save")
+    assert json.dumps(fresh["rows"]) == json.dumps(resumed["rows"])
+
+
+# -- Ray ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    from core.sweeps import backends
+
+    backends.start_ray(None, num_cpus=2)
+    yield ray
+    ray.shutdown()
+
+
+def test_local_and_ray_give_identical_results(ray_cluster, tmp_path, capsys):
+    spec = write(tmp_path, DIVERGING + '"init.seed" = "0-5"\n')
+    local = sweep_json(capsys, spec, "--chunk-members", "4")
+    remote = sweep_json(capsys, spec, "--chunk-members", "4", "--backend", "ray")
+    assert remote["backend"] == "ray" and remote["diverged"] == 6
+    assert json.dumps(local["rows"]) == json.dumps(remote["rows"])
+
+
+def ray_task_workers() -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"ray::ray_task"):
+                pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes through /proc")
+def test_a_worker_killed_mid_chunk_is_retried(ray_cluster):
+    from core.sweeps import backends
+
+    spec = parse_spec(SLOW)
+    plan = plan_sweep(spec, max_members=2)
+    got: dict[int, dict] = {}
+    failure: list[BaseException] = []
+
+    def drive():
+        try:
+            backends.run_ray(plan.payloads(), lambda k, a: got.__setitem__(k, a))
+        except BaseException as e:  # pragma: no cover - reported below
+            failure.append(e)
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    killed = None
+    deadline = time.time() + 120
+    while killed is None and time.time() < deadline and thread.is_alive():
+        workers = ray_task_workers()
+        if workers and not got:
+            killed = workers[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    thread.join()
+    assert killed is not None and not failure
+    assert sorted(got) == [c.index for c in plan.chunks]
+    local = {p["chunk"]: run_payload(p) for p in plan.payloads()}
+    for k in got:
+        assert got[k]["loss"].tolist() == local[k]["loss"].tolist()
+        assert got[k]["c"].tolist() == local[k]["c"].tolist()
