@@ -250,7 +250,7 @@ hidden = 48
 name = "abs"
 samples = 3000
 [train]
-steps = 1500
+steps = 500
 dtype = "float64"
 log_every = 50
 [sweep]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.data import Dataset
-from core.sweeps.runner import (DEFAULT_CHUNK_SECONDS, RESULT_NAMES, RESULTS, Chunk, chunk_payload, group_key,
+from core.sweeps.runner import (DEFAULT_CHUNK_SECONDS, RESULT_NAMES, RESULTS, Chunk, chunk_payload, group_key, group_members,
                                 load_group_data, network_cost, plan_chunks, run_payload, train_chunk)
 from core.sweeps.spec import Axis, Member, SweepSpec, load_spec, parse_spec
 
@@ -63,18 +63,17 @@ def plan_sweep(spec: SweepSpec, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, ma
     from core.train import resolve_device
 
     configs = [m.config for m in spec.members]
-    groups: dict[str, list[int]] = {}
-    for i, c in enumerate(configs):
-        groups.setdefault(group_key(c), []).append(i)
+    groups = group_members(configs)
     datasets = load_group_data(configs, list(groups.values()))
     data_of = {key: d for key, d in zip(groups, datasets)}
     device_type = resolve_device(configs[0].train.device).type
-    for c in configs[1:]:
-        resolve_device(c.train.device)  # a missing CUDA device is one line before any work
+    for name in {c.train.device for c in configs}:
+        resolve_device(name)  # a missing CUDA device is one line before any work
 
     def inputs_of(config):
         d = data_of[group_key(config)]
         return d.inputs, len(d.x_train) + (0 if d.x_test is None else len(d.x_test))
 
-    group_list, chunks, estimates = plan_chunks(configs, inputs_of, device_type, chunk_seconds, max_members, chunk_bytes)
+    group_list, chunks, estimates = plan_chunks(configs, groups, inputs_of, device_type, chunk_seconds, max_members,
+                                                chunk_bytes)
     return SweepPlan(spec, group_list, chunks, estimates, datasets, device_type)

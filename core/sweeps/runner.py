@@ -53,9 +53,7 @@ RESULT_NAMES = tuple(name for name, _ in RESULTS)
 
 def group_key(config: Config) -> str:
     """Members with equal keys train in one batched Sweep: everything but [init] agrees."""
-    data = config_to_dict(config)
-    data.pop("init")
-    return json.dumps(data, sort_keys=True)
+    return json.dumps({s: vars(getattr(config, s)) for s in ("model", "data", "train")}, sort_keys=True)
 
 
 @dataclass
@@ -79,15 +77,20 @@ def network_cost(config: Config, inputs: int, samples: int) -> tuple[float, floa
     return float(flops), float(values * item)
 
 
-def plan_chunks(configs: list[Config], inputs_of: Callable[[Config], tuple[int, int]], device_type: str,
-                chunk_seconds: float = DEFAULT_CHUNK_SECONDS, max_members: int | None = None,
+def group_members(configs: list[Config]) -> dict[str, list[int]]:
+    """Group key -> member indices, groups in order of their first member."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault(group_key(c), []).append(i)
+    return groups
+
+
+def plan_chunks(configs: list[Config], groups: dict[str, list[int]], inputs_of: Callable[[Config], tuple[int, int]],
+                device_type: str, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, max_members: int | None = None,
                 chunk_bytes: int | None = None) -> tuple[list[list[int]], list[Chunk], list[float]]:
     """(groups as member-index lists, chunks, estimated seconds per chunk).
 
     `inputs_of(config)` gives (inputs, samples) of the config's data."""
-    groups: dict[str, list[int]] = {}
-    for i, c in enumerate(configs):
-        groups.setdefault(group_key(c), []).append(i)
     rate = RATES.get(device_type, RATES["cpu"])
     budget = chunk_bytes or DEFAULT_CHUNK_BYTES.get(device_type, DEFAULT_CHUNK_BYTES["cpu"])
     chunks, estimates = [], []
