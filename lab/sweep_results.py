@@ -100,3 +100,35 @@ def summary_lines(session) -> list[str]:
     if info.get("resumed_from"):
         lines.append(f"resumed from session {info['resumed_from']}")
     return lines
+
+
+def heat_grid(columns: list[str], rows: list[list], value: str, x_axis: str, y_axis: str):
+    """A result over two axes: (x values, y values, mean, standard error, count), each (Y, X),
+    every cell over the members at that point (so over the remaining axes). Members without a
+    finite value (pending, diverged NaN) are left out of a cell."""
+    import numpy as np
+
+    ix, iy, iv = columns.index(x_axis), columns.index(y_axis), columns.index(value)
+
+    def order(values):
+        unique = list(dict.fromkeys(values))
+        try:
+            return sorted(unique)
+        except TypeError:
+            return unique
+
+    xs, ys = order([r[ix] for r in rows]), order([r[iy] for r in rows])
+    cells: dict[tuple[int, int], list[float]] = {}
+    for r in rows:
+        v = r[iv]
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            cells.setdefault((ys.index(r[iy]), xs.index(r[ix])), []).append(float(v))
+    mean = np.full((len(ys), len(xs)), np.nan)
+    se = np.full_like(mean, np.nan)
+    count = np.zeros(mean.shape, int)
+    for (i, j), vals in cells.items():
+        a = np.asarray(vals)
+        mean[i, j], count[i, j] = a.mean(), len(a)
+        if len(a) > 1:
+            se[i, j] = a.std(ddof=1) / math.sqrt(len(a))
+    return xs, ys, mean, se, count

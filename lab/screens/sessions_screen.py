@@ -134,8 +134,15 @@ Type in the filter to keep the sessions whose id, name, status, config or tags c
 
     def action_replay(self) -> None:
         session_id = self._selected()
-        if session_id is not None:
-            self.app.open_replay(session_id)
+        if session_id is None:
+            return
+        info = self._info(session_id)
+        if info is not None and info.kind == "sweep" and "sweep" in info.tags:  # made by `relulab sweep`
+            from lab.screens.sweep_screen import SweepScreen
+
+            self.app.push_screen(SweepScreen(session_id))
+            return
+        self.app.open_replay(session_id)
 
     def _store_call(self, what: str, call) -> bool:
         try:
