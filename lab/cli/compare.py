@@ -32,7 +32,7 @@ def add_actions(action) -> None:
 
 
 def load_all(args: argparse.Namespace, least: int) -> list:
-    from lab.cli.sessions import open_store
+    from sessions import open_store
 
     if len(args.ids) < least:
         raise UserError(f"sessions {args.sessions_command}: give at least {least} session ids")
