@@ -360,3 +360,33 @@ def test_a_worker_killed_mid_chunk_is_retried(ray_cluster):
     for k in got:
         assert got[k]["loss"].tolist() == local[k]["loss"].tolist()
         assert got[k]["c"].tolist() == local[k]["c"].tolist()
+
+
+def test_the_breast_cancer_experiment_is_the_same_grid_written_as_a_spec(tmp_path, capsys):
+    from core import experiments as E
+
+    grid = E.breast_cancer(widths=(2, 3), seeds=range(2), steps=40, lr=0.1, device="cpu")
+    blocks = []
+    for l in (2, 3):
+        pairs = ", ".join(f'[{k}, "{"-" * k}"]' for k in range(1, l + 1))
+        blocks.append(f'[[sweep]]\n"model.hidden" = [{l}]\n"init.pathological,init.signs" = [{pairs}]\n"init.seed" = "0-1"\n')
+        blocks.append(f'[[sweep]]\n"model.hidden" = [{l}]\n"init.pathological" = [0]\n"init.seed" = "0-1"\n')
+    spec = write(tmp_path, """
+[init]
+scheme = "xavier_normal"
+[data]
+name = "breast_cancer"
+[train]
+loss = "bce"
+steps = 40
+lr = 0.1
+log_every = 1
+device = "cpu"
+""" + "\n".join(blocks))
+    rows = sweep_json(capsys, spec, "--no-save")["rows"]
+    assert len(rows) == 2 * (3 + 4)
+    for row in rows:
+        l, k, seed = row["model.hidden"], row.get("init.pathological"), row["init.seed"]
+        cell = (list(grid.widths).index(l), l - k, list(grid.seeds).index(seed))
+        assert row["test_loss"] == grid.test_loss[cell]  # one batched call per width in both: bitwise
+        assert row["pathological_init"] == grid.pathological[cell] == k

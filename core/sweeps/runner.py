@@ -97,7 +97,8 @@ def plan_chunks(configs: list[Config], groups: dict[str, list[int]], inputs_of: 
     for g, members in enumerate(groups.values()):
         inputs, samples = inputs_of(configs[members[0]])
         flops, nbytes = network_cost(configs[members[0]], inputs, samples)
-        size = min(len(members), max(1, int(chunk_seconds * rate / flops)), max(1, int(budget // nbytes)))
+        size = min(len(members), max(1, int(min(chunk_seconds * rate / flops, len(members)))),
+                   max(1, int(budget // nbytes)))
         if max_members:
             size = min(size, max_members)
         count = math.ceil(len(members) / size)
@@ -139,7 +140,8 @@ def _log2(components: int) -> int:
 
 
 def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
-                on_progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
+                on_progress: Callable[[float], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
     """Train one chunk (members of one group) as one batched Sweep; per-member result arrays.
 
     Mirrors what a single run (`core.train.Trainer`) records: snapshots every log_every steps and
@@ -176,7 +178,7 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
     prev_c, prev_sign = c0.copy(), np.sign(np.nan_to_num(v0)).astype(np.int8)
     snapshot_steps = list(range(0, t.steps, every)) + [t.steps]
     keep = set(snapshot_steps[j] for j in np.unique(np.linspace(0, len(snapshot_steps) - 1, series).round().astype(int))) if series else set()
-    series_steps, series_loss, series_c = [], [], []
+    series_steps, series_loss, series_test_loss, series_c = [], [], [], []
     with threads_for(s.work if device.type == "cpu" else SMALL_STEP):
         for step in range(t.steps + 1):
             if step % every == 0 or step == t.steps:
@@ -203,10 +205,12 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
                 if step in keep:
                     series_steps.append(step)
                     series_loss.append(ev["train_loss"])
+                    if "test_loss" in ev:
+                        series_test_loss.append(ev["test_loss"])
                     series_c.append(c)
                 if on_progress is not None:
                     on_progress(step / t.steps)
-            if step == t.steps or not alive.any():
+            if step == t.steps or not alive.any() or (should_stop is not None and should_stop()):
                 break
             s.step()
     end = _classified(last_w2, last_v2, last_v0, d_eff, outputs)
@@ -223,10 +227,14 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
         "signs": np.array([k.signs for k in end], dtype=str),
         "hops": hops, "max_drift": drift,
         "c_init": c0, "c": last_w2 - last_v2,
+        "v_sign_init": np.array([k.v_sign for k in initial], np.int8),
+        "v_sign": np.array([k.v_sign for k in end], np.int8),
     }
     if series:
         out["series_steps"] = np.array(series_steps, np.int64)
         out["series_loss"] = np.array(series_loss).T  # (N, points)
+        if series_test_loss:
+            out["series_test_loss"] = np.array(series_test_loss).T
         out["series_c"] = np.stack(series_c, axis=1) if series_c else np.zeros((n, 0, m.hidden))  # (N, points, l)
     return out
 

@@ -200,7 +200,7 @@ def chunk_record(plan, k: int, arrays: dict, session_id: str | None) -> tuple[di
     results["c"] = arrays["c"].tolist()
     record = {"members": plan.chunks[k].members, "results": results, "computed_in": session_id,
               "driver": socket.gethostname()}
-    series = {key: arrays[key] for key in ("series_steps", "series_loss", "series_c") if key in arrays}
+    series = {key: arrays[key] for key in ("series_steps", "series_loss", "series_test_loss", "series_c") if key in arrays}
     return record, series
 
 
