@@ -215,6 +215,8 @@ def test_a_recorded_sweep_shows_exports_and_writes_one_csv_row_per_member(tmp_pa
     session = store.load(report["session"])
     assert (session.kind, session.status, session.name) == ("sweep", "completed", "my grid")
     assert set(session.tags) == {"sweep", "lr"}
+    assert main(["sweep", "--resume", session.id]) == 2
+    assert "is completed: nothing to resume" in capsys.readouterr().err
     assert main(["sessions", "show", session.id]) == 0
     assert "8 members over init.seed, train.lr; 4 of 4 chunks done" in capsys.readouterr().out
     assert main(["sessions", "csv", session.id, "-o", str(tmp_path / "csv")]) == 0

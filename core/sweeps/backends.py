@@ -20,6 +20,10 @@ from core.sweeps.runner import run_payload
 BACKENDS = ("local", "ray")
 RAY_RETRIES = 3  # a chunk whose worker died is run again, up to this many times
 
+
+class ChunkFailed(Exception):
+    """A chunk could not be computed (its worker kept dying, or the cluster went away)."""
+
 Done = Callable[[int, dict[str, np.ndarray]], None]
 Started = Callable[[int], None]
 Progress = Callable[[int, float], None]  # (chunk index, fraction of its steps)
@@ -96,6 +100,7 @@ def run_ray(payloads: Iterable[dict], on_done: Done, on_start: Started | None = 
             k = pending.pop(ref)
             try:
                 arrays = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:
-                raise RuntimeError(f"chunk {k} failed on a Ray worker: {e}") from None
+            except ray.exceptions.RayError as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ChunkFailed(f"chunk {k} failed on Ray after {max_retries} retries: {first}") from None
             on_done(k, arrays)

@@ -83,6 +83,9 @@ def sweep_command(args: argparse.Namespace) -> int:
         previous = store.load(args.resume)
         if not sweep_results.is_user_sweep(previous):
             raise UserError(f"--resume {args.resume}: session {previous.id} is not a sweep recorded by 'relulab sweep'")
+        if previous.status in ("running", "completed"):
+            raise UserError(f"--resume {args.resume}: session {previous.id} is {previous.status}: "
+                            + ("nothing to resume" if previous.status == "completed" else "its sweep is still going"))
         stored = previous.json(sweep_results.SWEEP)
         options = stored["options"]  # the same chunks as before, whatever is given now
         spec = spec_from_dict(stored["spec"])
@@ -106,10 +109,15 @@ def sweep_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     status = "completed"
     previous_handler = signal.getsignal(signal.SIGINT)
+    from core.sweeps.backends import ChunkFailed
+
+    failure = None
     try:
         run_chunks(plan, args, results, recorder, skip=set(done))
     except KeyboardInterrupt:
         status = "interrupted"
+    except ChunkFailed as e:
+        status, failure = "failed", str(e)
     except BaseException:
         status = "failed"
         raise
@@ -123,9 +131,12 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(json.dumps(json_safe(report)))
     else:
         print_report(plan, report)
+    if failure:
+        resume = f"; 'relulab sweep --resume {recorder.id}' continues" if recorder else ""
+        print(f"relulab: {failure}{resume}", file=sys.stderr)
     if recorder and recorder.error:
         raise UserError(recorder.error)
-    return 130 if status == "interrupted" else 0
+    return 130 if status == "interrupted" else 1 if failure else 0
 
 
 def carried_over(previous, plan) -> dict[int, dict]:
