@@ -52,7 +52,7 @@ def grid_spec(steps: int, seeds: int, lr: float = 0.1) -> str:
     return "\n\n".join(lines) + "\n"
 
 
-def run_spec(spec, backend: str, chunk_seconds: float = 60.0, max_members=None):
+def run_spec(spec, backend: str, chunk_seconds: float = 60.0, max_members=None, in_flight=None):
     from core.sweeps import backends, plan_sweep
 
     started = time.perf_counter()
@@ -64,7 +64,7 @@ def run_spec(spec, backend: str, chunk_seconds: float = 60.0, max_members=None):
             out[i] = float(arrays["test_loss"][j])
 
     if backend == "ray":
-        backends.run_ray(plan.payloads(), done)
+        backends.run_ray(plan.payloads(), done, in_flight=in_flight)
     else:
         backends.run_local(plan.payloads(), done)
     return time.perf_counter() - started, out, len(plan.chunks)
@@ -92,7 +92,8 @@ def compare_numbers(spec, mine: dict, grid) -> float:
 
 
 def per_chunk_overhead(chunks: int) -> float:
-    """Seconds per chunk of Ray bookkeeping: tiny chunks through Ray minus the same run locally."""
+    """Seconds of Ray bookkeeping per chunk: tiny chunks (one member, one step) through Ray one at a
+    time (in_flight=1, so parallel workers hide nothing) minus the same chunks run locally."""
     from core.sweeps import parse_spec
 
     spec = parse_spec(f"""
@@ -108,7 +109,7 @@ device = "cpu"
 "init.seed" = "0-{chunks - 1}"
 """)
     local, _, _ = run_spec(spec, "local", max_members=1)
-    ray, _, n = run_spec(spec, "ray", max_members=1)
+    ray, _, n = run_spec(spec, "ray", max_members=1, in_flight=1)
     return (ray - local) / n
 
 
