@@ -177,7 +177,9 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
     hops = np.zeros(n, np.int64)
     prev_c, prev_sign = c0.copy(), np.sign(np.nan_to_num(v0)).astype(np.int8)
     snapshot_steps = list(range(0, t.steps, every)) + [t.steps]
-    keep = set(snapshot_steps[j] for j in np.unique(np.linspace(0, len(snapshot_steps) - 1, series).round().astype(int))) if series else set()
+    # The thinned series: `series` snapshots evenly spread from the first to the last.
+    picked = np.unique(np.linspace(0, len(snapshot_steps) - 1, series).round().astype(int)) if series else []
+    keep = {snapshot_steps[j] for j in picked}
     series_steps, series_loss, series_test_loss, series_c = [], [], [], []
     with threads_for(s.work if device.type == "cpu" else SMALL_STEP):
         for step in range(t.steps + 1):

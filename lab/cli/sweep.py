@@ -60,6 +60,9 @@ def check_args(args) -> None:
         raise UserError(f"--chunk-seconds {args.chunk_seconds}: must be a number of seconds > 0")
     if args.chunk_members is not None and args.chunk_members < 1:
         raise UserError(f"--chunk-members {args.chunk_members}: must be an integer >= 1")
+    if args.resume is not None and (args.device or args.chunk_seconds or args.chunk_members):
+        raise UserError("--resume: the sweep keeps its recorded device and chunking; "
+                        "drop --device / --chunk-seconds / --chunk-members")
     if args.resume is not None and args.no_save:
         raise UserError("--resume with --no-save: a resumed sweep is recorded (drop --no-save)")
     if args.name is not None and not args.name.strip():
