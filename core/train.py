@@ -333,6 +333,8 @@ class Trainer:
         self.status = "ready"
         self.hops: list[Hop] = []
         self.steps_per_second = 0.0
+        self.diverged_at: int | None = None  # first snapshot step whose loss was not finite
+        self.kept_step: int | None = None  # the step of the weights the run ends with, when diverged
         self._stop = threading.Event()
 
     @property
@@ -458,8 +460,11 @@ class Trainer:
                             good = len(batch) if finite.all() else int(np.argmin(finite))  # before the first NaN
                             if good:
                                 last_good = copies[good - 1][1]
+                                self.kept_step = int(copies[good - 1][0])
                             if good < len(batch):
                                 self.status = "diverged"
+                                self.diverged_at = int(batch.step[good])
+                                self.kept_step = int(copies[good - 1][0]) if good else self.kept_step
                                 batch = batch.head(good)
                                 self.sweep.w = last_good if last_good is not None else self.sweep.w
                             if len(batch):
