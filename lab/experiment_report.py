@@ -7,7 +7,6 @@ import csv
 import json
 import math
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,27 +30,18 @@ def software() -> dict:
 
     import torch
 
+    from core.provenance import code_version
+
     def version(package: str) -> str | None:
         try:
             return md.version(package)
         except md.PackageNotFoundError:
             return None
 
-    out = {"relulab": version("relulab"), "python": platform.python_version(), "torch": torch.__version__,
-           "numpy": np.__version__, "scipy": version("scipy"), "scikit-learn": version("scikit-learn"),
-           "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-           "cuda": torch.version.cuda}
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5)
-        if commit.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=5)
-            out["git_commit"] = commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return out
+    return {"relulab": version("relulab"), "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "scipy": version("scipy"), "scikit-learn": version("scikit-learn"),
+            "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.version.cuda, **code_version()}
 
 
 def provenance(name: str, quick: bool, params: dict, result, device: str, started_at: str, seconds: float) -> dict:
