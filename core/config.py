@@ -281,6 +281,16 @@ def check_consistency(config: Config, source: str = "config") -> None:
         raise _fail(source, "[model] outputs", m.outputs, "the number of classes (>= 2) with [train] loss = cross_entropy")
 
 
+def seed_unused(config: Config) -> bool:
+    """True when explicit weights leave nothing for [init] seed to draw."""
+    i, m = config.init, config.model
+    if i.hidden_weight is None or i.output_weight is None:
+        return False
+    bias_drawn = m.bias and i.hidden_bias_values is None and i.hidden_bias == "scheme"
+    output_bias_drawn = m.output_bias and i.scheme == "torch_default"
+    return not bias_drawn and not output_bias_drawn
+
+
 def _check_shape(source: str, key: str, value: list, shape: tuple) -> None:
     rows = len(value)
     nested = isinstance(value[0], list)

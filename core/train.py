@@ -455,7 +455,8 @@ class Trainer:
                         now = time.perf_counter()
                         if done or now - last_flush > FLUSH_SECONDS or len(pending) >= limit:
                             last_flush = now
-                            batch, copies, pending = self._batch(pending, started), pending, []
+                            with np.errstate(invalid="ignore", over="ignore"):  # a diverging run's inf and NaN
+                                batch, copies, pending = self._batch(pending, started), pending, []
                             finite = np.isfinite(batch.loss)
                             good = len(batch) if finite.all() else int(np.argmin(finite))  # before the first NaN
                             if good:
@@ -465,6 +466,8 @@ class Trainer:
                                 self.status = "diverged"
                                 self.diverged_at = int(batch.step[good])
                                 self.kept_step = int(copies[good - 1][0]) if good else self.kept_step
+                                kept = -1 if self.kept_step is None else self.kept_step
+                                self.hops = [h for h in self.hops if h.step <= kept]
                                 batch = batch.head(good)
                                 self.sweep.w = last_good if last_good is not None else self.sweep.w
                             if len(batch):
@@ -476,7 +479,7 @@ class Trainer:
                             break
                     self.sweep.step()
                     step += 1
-            except GeneratorExit:
+            except (GeneratorExit, KeyboardInterrupt):
                 self.status = "interrupted"
                 raise
             except BaseException:

@@ -6,6 +6,18 @@ import argparse
 
 from core.config import Config, check_value, config_from_dict, config_to_dict, field_type, schema_fields
 
+SET_HELP = ("override any config key, validated like the file: --set train.lr=0.1 model.hidden=8 "
+            "(relulab config defaults lists the keys)")
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    """`--set SECTION.KEY=VALUE ...` (repeatable); the items land in args.set."""
+    parser.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[], help=SET_HELP)
+
+
+def flag_given(args: argparse.Namespace, section: str, name: str) -> bool:
+    return getattr(args, f"{section}.{name}", None) is not None
+
 
 def _parse_bool(text: str) -> bool:
     if text.lower() in ("true", "yes", "1", "on"):
