@@ -123,6 +123,12 @@ class Store:
         if row is not None:
             raise StoreError(f"session name {name!r} is taken by session {row[0]}: names are unique in a store")
 
+    def name_taken(self, name: str) -> str | None:
+        """The id of the session called `name`, if any (to refuse a name before a long job)."""
+        with self.db.errors("cannot look up sessions"):
+            row = self.db.conn().execute("SELECT id FROM sessions WHERE name = ?", (check_name(name),)).fetchone()
+        return row[0] if row is not None else None
+
     def free_name(self, base: str) -> str:
         """`base`, or `base (2)`, `base (3)`, ...: the first that no session has (for default names)."""
         base = check_name(base)
