@@ -73,7 +73,7 @@ class InitConfig:
     hidden_bias: str = spec("zeros", "initial hidden bias", choices=("zeros", "scheme"))
     pathological: int | None = spec(None, "prescribe exactly k neurons with c_k < 0", minimum=0)
     signs: str | None = spec(None, "output signs of the prescribed pathological neurons, e.g. '+-' (alone, it prescribes len(signs) pathological neurons)", pattern=r"[+-]+", allowed="a string of + and - signs")
-    rebalance: bool = spec(False, "rescale every neuron to c_k >= 0 at init (function unchanged)")
+    rebalance: bool = spec(False, "rescale every neuron to c_k >= 0 at init, explicit weights too (function unchanged)")
     hidden_weight: list | None = spec(None, "explicit hidden weights (hidden x inputs)")
     hidden_bias_values: list | None = spec(None, "explicit hidden biases (hidden)")
     output_weight: list | None = spec(None, "explicit output weights (outputs x hidden)")
@@ -261,10 +261,11 @@ def check_consistency(config: Config, source: str = "config") -> None:
     if i.output_weight is not None:
         _check_shape(source, "[init] output_weight", i.output_weight, (m.outputs, m.hidden))
     explicit = [k for k in ("hidden_weight", "hidden_bias_values", "output_weight") if getattr(i, k) is not None]
-    if explicit and (i.pathological is not None or i.signs is not None or i.rebalance):
-        key = "pathological" if i.pathological is not None else "signs" if i.signs is not None else "rebalance"
+    # Explicit arrays are used as given; only `rebalance`, asked for by name, rescales them.
+    if explicit and (i.pathological is not None or i.signs is not None):
+        key = "pathological" if i.pathological is not None else "signs"
         raise ConfigError(f"{source}: [init] {key}: cannot be combined with explicit weights ([init] {explicit[0]}), "
-                          "which are used exactly as given")
+                          "which are used exactly as given (only rebalance = true rescales them)")
     if t.batch_size is not None and t.optimizer in FULL_BATCH_OPTIMIZERS:
         raise _fail(source, "[train] batch_size", t.batch_size,
                     f"omitted with [train] optimizer = {t.optimizer} (full batch); minibatches need sgd, momentum or adam")

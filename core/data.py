@@ -177,11 +177,12 @@ def dataset_inputs(config: Config) -> int:
     """The number of input features, without building a built-in dataset (cheap for `check`)."""
     if config.data.path:
         return load_dataset(config).inputs
-    fixed = {"breast_cancer": BREAST_CANCER_FEATURES, "abs": 1, "xor": 2}.get(config.data.name)
-    if fixed is not None and config.model.inputs not in (None, fixed):
-        raise ConfigError(f"[model] inputs = {config.model.inputs}: the {config.data.name} dataset has {fixed} "
-                          f"input(s); omit it or set {fixed}")
-    return fixed or config.model.inputs or DEFAULT_INPUTS[config.data.name]
+    if config.data.name == "breast_cancer":
+        if config.model.inputs not in (None, BREAST_CANCER_FEATURES):
+            raise ConfigError(f"[model] inputs = {config.model.inputs}: the breast_cancer dataset has "
+                              f"{BREAST_CANCER_FEATURES} inputs; omit it or set {BREAST_CANCER_FEATURES}")
+        return BREAST_CANCER_FEATURES
+    return config.model.inputs or DEFAULT_INPUTS[config.data.name]
 
 
 def available_memory() -> int | None:

@@ -66,7 +66,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     if not 1 <= args.samples <= MAX_SAMPLES:
-        raise UserError(f"--samples {args.samples}: must be an integer between 1 and {MAX_SAMPLES:,}")
+        raise UserError(f"--samples {args.samples}: must be an integer >= 1 and <= {MAX_SAMPLES}")
     if args.config:
         config = load_config(args.config, args.set)
     else:

@@ -60,7 +60,7 @@ def wants_console(argv: list[str]) -> bool:
 
 def console_main(argv: list[str]) -> int:
     """`relulab [CONFIG.toml] [--store DIR] [--refresh HZ]`: the console, pre-filled from CONFIG."""
-    from lab.cli.main import Parser
+    from lab.cli.flags import Parser
 
     parser = Parser(prog="relulab", description="The relulab lab console.")
     parser.add_argument("config", nargs="?", metavar="CONFIG.toml", help="pre-fill the set-up form from this file")

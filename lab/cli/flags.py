@@ -6,6 +6,13 @@ import argparse
 
 from core.config import Config, check_value, config_from_dict, config_to_dict, field_type, schema_fields
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its mistakes said in one line, as every other user error is (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"relulab: {self.prog}: {message} (--help shows the usage)\n")
+
+
 SET_HELP = ("override any config key, validated like the file: --set train.lr=0.1 model.hidden=8 "
             "(relulab config defaults lists the keys)")
 

@@ -11,19 +11,13 @@ import sys
 
 from core.errors import UserError
 from lab.cli import exit_codes
+from lab.cli.flags import Parser
 
 # Each subcommand module exposes `add_parser(subparsers)`, which registers its parser and sets
 # `func` (args -> exit status). Modules are imported lazily inside their handlers where they
 # need torch or textual, so `relulab check` stays fast.
 COMMAND_MODULES = ["lab.cli.check", "lab.cli.run", "lab.cli.rerun", "lab.cli.config", "lab.cli.sessions",
                    "lab.cli.experiment", "lab.cli.console"]
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with its mistakes said in one line, as every other user error is."""
-
-    def error(self, message: str):
-        self.exit(exit_codes.USER_ERROR, f"relulab: {self.prog}: {message} (--help shows the usage)\n")
 
 
 def version() -> str:
