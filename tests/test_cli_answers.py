@@ -108,6 +108,20 @@ def test_a_huge_width_reports_components_as_log2(tmp_path, capsys):
     assert code == 0 and "components" in out and "2^" in out
 
 
+def test_a_run_that_fails_ends_failed_with_the_reason(tmp_path, capsys, monkeypatch):
+    import core.train
+
+    def broken(self):
+        raise RuntimeError("the engine broke before its first step")
+        yield  # a generator, as Trainer.batches is
+
+    monkeypatch.setattr(core.train.Trainer, "batches", broken)
+    with pytest.raises(RuntimeError):  # a fault that is not the user's keeps its traceback
+        main(["run", str(EXAMPLES / "abs_free.toml")])
+    info = Store(tmp_path / "store").list()[0]
+    assert info.status == "failed" and "the engine broke before its first step" in info.error
+
+
 def test_small_counts_stay_exact(capsys):
     code, out, err = cli(capsys, "check", "--hidden", "3", "--samples", "10", "--json")
     sample = json.loads(out)["sample"]
@@ -149,8 +163,9 @@ def test_check_refuses_inputs_the_dataset_does_not_have(capsys):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--refresh", "0"], "--refresh 0"),
-    (["--refresh", "-1"], "--refresh -1"),
+    (["--refresh", "0"], "--refresh: 0: must be a number of refreshes per second, > 0"),
+    (["--refresh", "-1"], "--refresh: -1: must be"),
+    (["run", str(EXAMPLES / "abs_free.toml"), "--refresh", "2"], "unrecognized arguments: --refresh 2"),
     (["run", str(EXAMPLES / "abs_free.toml"), "--name", ""], "a session name cannot be empty"),
     (["run", str(EXAMPLES / "abs_free.toml"), "--name", "beef"], "must not be only hex digits"),
     (["experiment", "breast-cancer", "--widths", "2,,4"], "--widths 2,,4"),
@@ -336,8 +351,11 @@ def test_sessions_config_and_rerun_reproduce_the_run_bitwise(tmp_path, capsys):
     again = write(tmp_path / "again.toml", out)
     second = json.loads(cli(capsys, "run", again, "--json")[1])
     third = json.loads(cli(capsys, "rerun", first["session"], "--json")[1])
-    assert first["final"]["loss"] == second["final"]["loss"] == third["final"]["loss"]
-    assert first["final"]["c"] == second["final"]["c"] == third["final"]["c"]
+    unrecorded = json.loads(cli(capsys, "run", again, "--json", "--no-save")[1])
+    assert first["final"]["loss"] == second["final"]["loss"] == third["final"]["loss"] == unrecorded["final"]["loss"]
+    assert first["final"]["c"] == second["final"]["c"] == third["final"]["c"] == unrecorded["final"]["c"]
+    recorded = Store(tmp_path / "store").load(first["session"]).series()["loss"]
+    assert recorded[-1] == first["final"]["loss"]
     assert Store(tmp_path / "store").load(third["session"]).info.tags == [f"rerun-of-{first['session']}"]
 
 

@@ -39,7 +39,7 @@ def refresh_rate(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not (0 < value <= 1000):
-        raise argparse.ArgumentTypeError(f"--refresh {text}: must be a number of refreshes per second, > 0 and <= 1000")
+        raise argparse.ArgumentTypeError(f"{text}: must be a number of refreshes per second, > 0 and <= 1000")
     return value
 
 

@@ -10,7 +10,9 @@ class Parser(argparse.ArgumentParser):
     """argparse with its mistakes said in one line, as every other user error is (exit status 2)."""
 
     def error(self, message: str):
-        self.exit(2, f"relulab: {self.prog}: {message} (--help shows the usage)\n")
+        command = self.prog.removeprefix("relulab").strip()
+        message = message.removeprefix("argument ")
+        self.exit(2, f"relulab: {command + ': ' if command else ''}{message} (--help shows the usage)\n")
 
 
 SET_HELP = ("override any config key, validated like the file: --set train.lr=0.1 model.hidden=8 "
