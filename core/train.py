@@ -334,7 +334,7 @@ class Trainer:
         self.hops: list[Hop] = []
         self.steps_per_second = 0.0
         self.diverged_at: int | None = None  # first snapshot step whose loss was not finite
-        self.kept_step: int | None = None  # the step of the weights the run ends with, when diverged
+        self.kept_step: int | None = None  # newest snapshot step with a finite loss: what a diverged run keeps
         self._stop = threading.Event()
 
     @property
@@ -465,7 +465,6 @@ class Trainer:
                             if good < len(batch):
                                 self.status = "diverged"
                                 self.diverged_at = int(batch.step[good])
-                                self.kept_step = int(copies[good - 1][0]) if good else self.kept_step
                                 kept = -1 if self.kept_step is None else self.kept_step
                                 self.hops = [h for h in self.hops if h.step <= kept]
                                 batch = batch.head(good)
