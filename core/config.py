@@ -271,7 +271,7 @@ def check_consistency(config: Config, source: str = "config") -> None:
                     f"omitted with [train] optimizer = {t.optimizer} (full batch); minibatches need sgd, momentum or adam")
     synthetic = d.path is None and d.name != "breast_cancer"
     if not synthetic:
-        where = f"[data] path" if d.path is not None else "the breast_cancer dataset"
+        where = "[data] path" if d.path is not None else "the breast_cancer dataset"
         if d.samples is not None:
             raise _fail(source, "[data] samples", d.samples, f"omitted: {where} has a fixed number of samples")
         if d.noise != 0:
