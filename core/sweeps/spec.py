@@ -28,7 +28,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from core.config import SECTIONS, Config, ConfigError, read_config_text, split_key, with_values
+from core.config import SECTIONS, Config, ConfigError, read_config_text, resolve_paths, split_key, with_values
 
 MODES = ("product", "zip")
 OPTIONS = ("mode", "series")  # the non-axis keys of a [sweep] table
@@ -138,10 +138,9 @@ def base_config(data: dict, source: str, base_dir: Path, overrides: dict) -> dic
             merged = tomllib.loads(read_config_text(path))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        merged = {s: dict(v) if isinstance(v, dict) else v for s, v in merged.items()}
-        if isinstance(merged.get("data"), dict) and isinstance(merged["data"].get("path"), str):
-            # A data file named by the base config is found next to that config.
-            merged["data"]["path"] = str((path.parent / merged["data"]["path"]))
+        # A data file named by the base config is found next to that config.
+        merged = {s: dict(v) if isinstance(v, dict) else v for s, v in resolve_paths(merged, path.parent).items()}
+    data = resolve_paths(data, base_dir)  # ... and one named by the spec, next to the spec
     for section in SECTIONS:
         if section in data:
             if not isinstance(data[section], dict):

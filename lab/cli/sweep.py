@@ -139,7 +139,11 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(f"relulab: {failure}{resume}", file=sys.stderr)
     if recorder and recorder.error:
         raise UserError(recorder.error)
-    return 130 if status == "interrupted" else 1 if failure else 0
+    from lab.cli import exit_codes
+
+    if failure:
+        return exit_codes.FAILED
+    return exit_codes.INTERRUPTED if status == "interrupted" else exit_codes.COMPLETED
 
 
 def carried_over(previous, plan) -> dict[int, dict]:
