@@ -211,9 +211,9 @@ class NetworkLandscape(Landscape):
 
     def weights(self, points: torch.Tensor) -> Weights:
         n, l, d, e = points.shape[0], self.l, self.d_eff, self.e
-        W = points[:, :l * d].reshape(n, l, d)
-        V = points[:, l * d:l * d + e * l].reshape(n, e, l)
-        o = points[:, l * d + e * l:].reshape(n, e) if self.has_bias else None
+        W = points[:, :l * d].reshape(n, l, d).contiguous()
+        V = points[:, l * d:l * d + e * l].reshape(n, e, l).contiguous()
+        o = points[:, l * d + e * l:].reshape(n, e).contiguous() if self.has_bias else None
         return Weights(W, V, o)
 
     def flat(self, w: Weights) -> torch.Tensor:
@@ -408,7 +408,8 @@ def connect_points(landscape: Landscape, a: torch.Tensor, b: torch.Tensor, setti
     loss_a, loss_b = ends
     level = settings.level if settings.level is not None else settings.level_factor * max(loss_a, loss_b)
     if not (loss_a < level and loss_b < level):
-        raise UserError(f"level {level:.6g}: must lie above both end points' losses "
+        how = "" if settings.level is not None else f" (= level factor {settings.level_factor:g} x max(L(A), L(B)); give a level)"
+        raise UserError(f"level {level:.6g}{how}: must lie above both end points' losses "
                         f"(L(A) = {loss_a:.6g}, L(B) = {loss_b:.6g})")
     distance = float((b - a).norm())
     space = "invariant" if isinstance(landscape, NetworkLandscape) and landscape.c is not None else "full"
