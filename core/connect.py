@@ -44,7 +44,8 @@ SPACES = ("full", "invariant")
 GAP = "crosses a gap of H(c)"
 SADDLE_GRAD = 1e-10  # a gradient this small above the target is a critical point: perturb
 SADDLE_NOISE = 1e-3  # perturbation size, relative to the point's root-mean-square entry
-SAME_C_RTOL = 1e-6  # c_k of A and B agree to this fraction of ||W_k||^2 + ||v_k||^2
+SAME_C_RTOL = 1e-6
+STOP_CHECK = 100  # descent steps between two looks at the stop event  # c_k of A and B agree to this fraction of ||W_k||^2 + ||v_k||^2
 
 
 class Interrupted(Exception):
@@ -338,7 +339,7 @@ def check_same_c(a: Params, b: Params) -> None:
 # -- string sampling ------------------------------------------------------------------------------
 
 def descend(landscape: Landscape, points: torch.Tensor, target: float, settings: ConnectSettings,
-            rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
+            rng: torch.Generator, stop: threading.Event | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """GD on every point until its loss is below `target` (or `settings.steps` are spent).
 
     Returns (points, losses, gradient evaluations). A point that reached the target stops moving;
@@ -346,12 +347,14 @@ def descend(landscape: Landscape, points: torch.Tensor, target: float, settings:
     at a critical point above the target is nudged by a small random perturbation.
     """
     if not settings.batched and points.shape[0] > 1:
-        parts = [descend(landscape, points[i:i + 1], target, settings, rng) for i in range(points.shape[0])]
+        parts = [descend(landscape, points[i:i + 1], target, settings, rng, stop) for i in range(points.shape[0])]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), sum(p[2] for p in parts)
     x = points.clone()
     lr = torch.full((x.shape[0], 1), settings.lr, dtype=x.dtype, device=x.device)
     evaluations = 0
-    for _ in range(settings.steps):
+    for step in range(settings.steps):
+        if stop is not None and step % STOP_CHECK == 0 and stop.is_set():
+            raise Interrupted("stopped")
         loss, grad = landscape.loss_and_grad(x)
         evaluations += x.shape[0]
         active = (loss >= target) | ~torch.isfinite(loss)
@@ -444,7 +447,7 @@ def connect_points(landscape: Landscape, a: torch.Tensor, b: torch.Tensor, setti
             break
         order = [i for i, s in enumerate(chain) if id(s) in failing][:room]
         starts = torch.stack([failing[id(chain[i])] for i in order])
-        descended, losses, spent = descend(landscape, starts, settings.alpha * level, settings, rng)
+        descended, losses, spent = descend(landscape, starts, settings.alpha * level, settings, rng, stop)
         evaluations += spent
         rounds += 1
         stuck = [j for j, x in enumerate(losses.tolist()) if not x < level]
@@ -493,7 +496,7 @@ def chain_profile(landscape: Landscape, chain: list[Segment], count: int, space:
         lengths = [float(st.sum()) for st in steps]
     total = sum(lengths)
     along = torch.cat([torch.zeros(1, dtype=torch.float64)] + [st for st in steps]).cumsum(0)
-    points = torch.cat([grids[0]] + [g[1:] for g in grids])
+    points = torch.cat([grids[0][:1]] + [g[1:] for g in grids])
     losses = landscape.losses(points).cpu().numpy().astype(np.float64)
     c = landscape.conserved(points)
     position = (along / total).numpy() if total > 0 else np.linspace(0.0, 1.0, len(along))

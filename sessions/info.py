@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sessions import liveness
 
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed")
-KINDS = ("run", "sweep", "experiment")
+KINDS = ("run", "sweep", "experiment", "connect")
 
 
 def finite(x):

@@ -1,6 +1,7 @@
 """Level-set connectivity (core/connect.py): known answers from the mathematics."""
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from scipy.integrate import quad
 
 from core.config import config_from_dict, replace
 from core.connect import (
-    GAP, ConnectSettings, Landscape, NetworkLandscape, align, conserved_of, connect, connect_points, descend,
+    GAP, ConnectSettings, Interrupted, Landscape, NetworkLandscape, align, conserved_of, connect, connect_points, descend,
     permute,
 )
 from core.data import Dataset, load_dataset
@@ -101,6 +102,17 @@ def test_descent_leaves_a_saddle():
     moved, loss, _ = descend(landscape, start, 1e-4, ConnectSettings(steps=5000, lr=0.1), torch.Generator().manual_seed(0))
     assert float(loss[0]) < 1e-4
     assert float(moved[0, 0] * moved[0, 1]) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_stop_event_interrupts_a_long_descent():
+    data = Dataset("line", LINE, LINE.copy(), None, None)
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    with pytest.raises(Interrupted):
+        connect(PRODUCT, data, product_point(0.25, 4.0), product_point(4.0, 0.25),
+                ConnectSettings(level=1e-12, lr=1e-7, steps=10**9, max_beads=1, align=False), stop=stop)
+    timer.join()
 
 
 def test_level_below_an_end_point_is_a_user_error():
