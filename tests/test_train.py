@@ -225,3 +225,25 @@ def test_a_big_network_is_evaluated_in_small_batches():
     per_snapshot = (1024 * 31 + 1024 + 1 + 569 * (2 * 1024 + 1)) * 4
     assert trainer._pending_limit() == PENDING_BYTES // per_snapshot < 20
     assert max(len(b) for b in batches) <= PENDING_BYTES // per_snapshot
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 1e-5)])
+def test_projected_gd_keeps_c_for_neurons_of_any_size_dead_ones_included(dtype, rtol):
+    """||W_k|| from 1 down to 0; neurons 1..5 are dead (w = 0, b <= 0: z <= 0 on every sample)."""
+    from core.snapshot import Params
+
+    w_norms = [1.0, 1e-1, 1e-3, 1e-5, 1e-8, 0.0]
+    params = Params(
+        hidden_weight=np.array([[0.7], [0.0], [0.0], [0.0], [0.0], [0.0]]),
+        hidden_bias=np.array([0.3] + [-n for n in w_norms[1:]]),
+        output_weight=np.array([[0.8, -0.8, 0.8, -0.8, 0.8, -0.8]]),
+    )
+    config = cfg(model={"hidden": 6}, data={"name": "abs", "samples": 32},
+                 train={"optimizer": "projected_gd", "lr": 0.05, "steps": 200, "dtype": dtype, "log_every": 10})
+    trainer = Trainer(config, params=params)
+    c0 = trainer.sweep.c0[0].double().numpy()
+    assert (c0 < 0).all()
+    snaps = list(trainer.run())
+    assert trainer.status == "completed"
+    for s in snaps:
+        assert np.all(np.abs(s.c - c0) <= rtol * np.abs(c0)), (s.step, s.c, c0)
