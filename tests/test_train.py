@@ -247,3 +247,19 @@ def test_projected_gd_keeps_c_for_neurons_of_any_size_dead_ones_included(dtype, 
     assert trainer.status == "completed"
     for s in snaps:
         assert np.all(np.abs(s.c - c0) <= rtol * np.abs(c0)), (s.step, s.c, c0)
+
+
+def test_projected_gd_with_weight_decay_follows_the_decayed_quadric():
+    """W_k, v_k <- (1 - lr lambda)(W_k, v_k) - lr grad: the decay scales c_k by (1 - lr lambda)^2 per step."""
+    lam, lr, steps = 0.1, 0.01, 500
+    train = {"lr": lr, "steps": steps, "weight_decay": lam, "dtype": "float64", "log_every": 50}
+    config = cfg(model={"hidden": 2}, init={"signs": "+-"}, data={"name": "abs"}, train={**train, "optimizer": "projected_gd"})
+    trainer = Trainer(config)
+    c0 = trainer.sweep.c0[0].numpy()
+    for s in trainer.run():
+        law = c0 * (1 - lr * lam) ** (2 * s.step)
+        assert np.allclose(s.c, law, rtol=1e-10, atol=0), (s.step, s.c, law)
+    # Plain GD is the same law plus its O(lr^2) drift; the flow's e^{-2 lambda t} is close too.
+    plain = list(Trainer(cfg(model={"hidden": 2}, init={"signs": "+-"}, data={"name": "abs"}, train=train)).run())[-1]
+    assert np.allclose(plain.c, s.c, rtol=5e-2)
+    assert np.allclose(s.c, c0 * np.exp(-2 * lam * lr * steps), rtol=1e-3)
