@@ -82,3 +82,12 @@ def test_cli_level_sets_json_and_store(capsys):
     assert "verdict" in report["summary"]["quadratic"]
     session = open_store().load(report["session"])
     assert session.array("normalized_length").shape == (2, 1, 1, len(LEVELS))
+
+
+def test_figure_file_of_level_sets(tiny, tmp_path):
+    pytest.importorskip("matplotlib")
+    from lab.views.figures import experiment_figures
+
+    files = experiment_figures(tiny, tmp_path, ".svg")
+    assert [f.name for f in files] == ["level_sets_length.svg"]
+    assert files[0].stat().st_size > 1000
