@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from core import experiments as E
 from core.config import Config, replace
+from core.errors import UserError
 from core.init import initial_params, rebalance
 from core.invariants import conserved
 from core.probability import closed_form, monte_carlo
@@ -173,7 +174,7 @@ def test_mitigation_every_neuron_starts_with_nonnegative_c(mitigation):
     assert check.min_c_after >= 0  # ...rebalancing leaves none, in float64...
     assert np.nanmin(mitigation.rebalanced.min_initial_c) >= 0  # ...and as the (float32) engine measured it
     assert np.all(mitigation.rebalanced.pathological[np.isfinite(mitigation.rebalanced.pathological)] == 0)
-    assert check.networks == 4 * 3
+    assert check.networks == (1 + len(mitigation.by_ratio)) * 4 * 3  # the swap and each ratio
 
 
 def test_mitigation_keeps_the_function_at_init_to_rounding_error(mitigation):
@@ -186,7 +187,7 @@ def test_mitigation_reports_both_grids(mitigation):
     f = mitigation.findings()
     assert f["widths"] == [3] and len(f["prescribed_range_over_l_plus"]) == 1
     s = E.summary(mitigation)
-    assert set(s) == {"prescribed", "rebalanced", "comparison", "check"}
+    assert set(s) == {"prescribed", "rebalanced", "by_ratio", "comparison", "check"}
     arrays = E.arrays(mitigation)
     assert arrays["prescribed_test_loss"].shape == arrays["rebalanced_test_loss"].shape == (1, 4, 3)
 
@@ -329,3 +330,31 @@ def test_screen_runs_an_experiment_in_a_worker_and_shows_it():
             assert screen.query_one(DataTable).row_count == 2 * 10
 
     asyncio.run(body())
+
+
+def test_mitigation_runs_a_ratio_axis_each_keeping_the_function_and_landing_on_its_ratio():
+    """Every r >= 1 is a rescaling (W_k, v_k) -> (a W_k, v_k / a): f unchanged, c_k = ||W_k|| ||v_k|| (r - 1/r)."""
+    from core.experiments.grid import grid_config, prescribed_params
+    from core.data import load_dataset
+    from core.init import rebalance
+
+    m = E.mitigation(widths=(2,), seeds=range(2), steps=5, lr=0.1, device="cpu", ratios=(3, 2, 1))
+    assert sorted(m.by_ratio) == [1.0, 2.0, 3.0]
+    assert [name for name, _ in m.variants()] == ["prescribed", "swap", "ratio 1", "ratio 2", "ratio 3"]
+    assert m.check.networks == 4 * 3 * 2  # swap and three ratios, (l_+ = 0..2) x 2 seeds each
+    assert m.check.min_c_after >= -1e-12  # ratio 1 lands on c_k = 0 up to rounding
+    assert m.check.max_output_change <= 1e-13 * m.check.max_output
+    # ratio 1 is balanced: the engine reads every formerly pathological neuron as balanced
+    assert np.all(m.by_ratio[1.0].pathological[np.isfinite(m.by_ratio[1.0].pathological)] == 0)
+    config = grid_config(5, 0.1, "cpu")
+    raw = prescribed_params(config, load_dataset(config).inputs, 2, [0])[0]  # l_+ = 0: both pathological
+    for r in (2.0, 3.0):
+        q = rebalance(raw, r)
+        assert np.allclose(np.linalg.norm(q.incoming, axis=1) / np.abs(q.output_weight[0]), r)
+    f = m.findings()
+    assert set(f["by_ratio"]) == {"1", "2", "3"} and f["verdict"]
+    s = E.summary(m)
+    assert set(s["by_ratio"]) == {"1", "2", "3"}
+    assert E.arrays(m)["ratio2_test_loss"].shape == (1, 3, 2)
+    with pytest.raises(UserError, match="--ratios"):
+        E.mitigation(widths=(2,), seeds=range(1), steps=1, device="cpu", ratios=(0.5,))

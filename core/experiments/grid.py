@@ -49,6 +49,7 @@ class GridResult:
     config: Config  # the base config (hidden and [init] pathological / signs vary per cell)
     device: str
     seconds: float
+    ratio: float | None = None  # rebalanced to ||W_k|| / ||v_k|| = ratio; None: norms swapped (or not rebalanced)
 
     @property
     def l_plus(self) -> np.ndarray:
@@ -76,7 +77,7 @@ class GridResult:
         errors = {k: self.stderr(k) for k in ("test_loss", "train_loss", "test_accuracy")}
         for i, l in enumerate(self.widths):
             for lp in range(int(l) + 1):
-                row = {"rebalanced": self.rebalanced, "l": int(l), "l_plus": lp, "fraction": lp / int(l),
+                row = {"rebalanced": self.rebalanced, "ratio": self.ratio, "l": int(l), "l_plus": lp, "fraction": lp / int(l),
                        "networks": int(np.sum(np.isfinite(self.test_loss[i, lp])))}
                 for k in ("test_loss", "train_loss", "test_accuracy"):
                     row[k] = float(means[k][i, lp])
@@ -93,7 +94,7 @@ class GridResult:
         for i, l in enumerate(self.widths):
             for lp in range(int(l) + 1):
                 for j, seed in enumerate(self.seeds):
-                    rows.append({"rebalanced": self.rebalanced, "l": int(l), "l_plus": lp, "seed": int(seed),
+                    rows.append({"rebalanced": self.rebalanced, "ratio": self.ratio, "l": int(l), "l_plus": lp, "seed": int(seed),
                                  **{k: float(getattr(self, k)[i, lp, j]) for k in GRID_KEYS},
                                  "min_initial_c": float(self.min_initial_c[i, lp, j])})
         return rows
@@ -213,8 +214,10 @@ class RebalanceCheck:
 def train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, progress):
     """Train every (variant, l_+, seed) of each width in one sweep call; returns GridResults + check.
 
-    rebalanced_variants: (False,) trains the prescribed networks; (False, True) also their
-    rebalanced copies, in the same sweep calls."""
+    rebalanced_variants: ("prescribed",) trains the prescribed networks; "swap" adds their
+    rebalanced copies with the norms swapped, a number r >= 1 their copies rebalanced to
+    ||W_k|| / ||v_k|| = r (`core.init.rebalance`), all in the same sweep calls. The GridResults
+    are keyed by variant."""
     config = grid_config(steps, lr, device)
     dataset = load_dataset(config)
     x_all = np.concatenate([dataset.x_train, dataset.x_test])
@@ -235,8 +238,8 @@ def train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, prog
         raw = prescribed_params(config, dataset.inputs, l, seeds)
         params = []
         for variant in rebalanced_variants:
-            if variant:
-                balanced = [rebalance(p) for p in raw]
+            if variant != "prescribed":
+                balanced = [rebalance(p, None if variant == "swap" else float(variant)) for p in raw]
                 before, after = network_outputs(raw, x_all), network_outputs(balanced, x_all)
                 check["min_c_before"] = min(check["min_c_before"], min(float(np.min(neuron_c(p))) for p in raw))
                 check["min_c_after"] = min(check["min_c_after"], min(float(np.min(neuron_c(p))) for p in balanced))
@@ -276,9 +279,10 @@ def train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, prog
     seconds = time.perf_counter() - started
     grids = {
         variant: GridResult(
-            widths=np.array(widths), seeds=np.array(seeds), rebalanced=variant, **arrays[variant],
+            widths=np.array(widths), seeds=np.array(seeds), rebalanced=variant != "prescribed", **arrays[variant],
             curve_steps=np.asarray(curve_steps), test_curve=curves[variant], config=config,
             device=label or device_label(resolve_device(device)), seconds=seconds,
+            ratio=None if isinstance(variant, str) else float(variant),
         )
         for variant in rebalanced_variants
     }

@@ -34,7 +34,7 @@ DESCRIPTIONS = {
     "probability": "P(initialisation obstructed) over inputs d and width l, Xavier vs Kaiming: closed form "
                    "checked against Monte Carlo. Paper: higher for small d, lower for Kaiming.",
     "mitigation": "The breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (the same "
-                  "function): does the dependence on l_+ go away?",
+                  "function), by a norm swap and to ||W_k||/||v_k|| = 2, 3, 4, 8: does the dependence on l_+ go away?",
 }
 LINE = "braille"
 DOT = "dot"
@@ -309,7 +309,9 @@ def draw_mitigation(left, right, table: DataTable, result, summary: dict) -> str
     l = int(pre.widths[i])
     xs = list(range(l + 1))
     left.plot(xs, pre.mean("test_loss")[i, : l + 1].tolist(), label="prescribed", marker=LINE)
-    left.plot(xs, reb.mean("test_loss")[i, : l + 1].tolist(), label="rebalanced", marker=DOT)
+    left.plot(xs, reb.mean("test_loss")[i, : l + 1].tolist(), label="swap", marker=DOT)
+    for r, g in sorted(result.by_ratio.items()):
+        left.plot(xs, g.mean("test_loss")[i, : l + 1].tolist(), label=f"ratio {r:g}", marker=DOT)
     left.title(f"test loss vs l_+ at l = {l}")
     left.xlabel("l_+")
     c = summary["comparison"]
@@ -326,8 +328,7 @@ def draw_mitigation(left, right, table: DataTable, result, summary: dict) -> str
                  float(np.nanmin(both)), float(np.nanmax(both)))
     k = result.check
     return (f"At init: min c_k {k.min_c_before:+.3g} -> {k.min_c_after:+.3g}, max |change of f| "
-            f"{k.max_output_change:.2g} over {k.networks} networks. Sign flips per network: prescribed "
-            f"{c['prescribed_sign_flips']:.2f}, rebalanced {c['rebalanced_sign_flips']:.2f}.")
+            f"{k.max_output_change:.2g} over {k.networks} networks. " + " ".join(c["verdict"]))
 
 
 def draw_probability(left, right, table: DataTable, result, summary: dict) -> str:
