@@ -27,6 +27,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 from core.config import Config, replace
 from core.data import Dataset
 from core.errors import UserError
-from core.invariants import neuron_status, rebalance_factors
+from core.invariants import conserved, rebalance_factors, scale_of, split_signs, status_codes
 from core.model import Weights, backward, forward, loss_and_grad
 from core.snapshot import Params
 from core.train import Sweep, resolve_device, threads_for
@@ -199,8 +200,7 @@ class NetworkLandscape(Landscape):
         self.has_bias = self.sweep.w.o is not None
         self.size = self.l * self.d_eff + self.e * self.l + (self.e if self.has_bias else 0)
         self.c = None if c is None else torch.as_tensor(c, dtype=torch.float64, device=self.device)
-        scale = (neuron_vectors(example) ** 2).sum(1)
-        self.split = None if c is None else split_neurons(np.asarray(c, np.float64), self.d_eff, self.e, scale)
+        self.split = None if c is None else split_coordinates(example, np.asarray(c, np.float64))
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -271,17 +271,12 @@ class NetworkLandscape(Landscape):
                 for k in sorted(self.split) if not (xa[k] > 0 and xb[k] > 0) and not (xa[k] < 0 and xb[k] < 0)]
 
 
-def split_neurons(c: np.ndarray, d_eff: int, outputs: int, scale: np.ndarray) -> dict[int, str]:
+def split_coordinates(example: Params, c: np.ndarray) -> dict[int, str]:
     """The neurons whose quadric Q(c_k) has two pieces, and the coordinate whose sign names the
     piece: v_k for a pathological neuron with one output, w_k for a free neuron with d_eff = 1."""
-    status = neuron_status(c, scale)
-    split = {}
-    for k, s in enumerate(status):
-        if s == "pathological" and outputs == 1:
-            split[k] = "v_k"
-        elif s == "free" and d_eff == 1:
-            split[k] = "w_k"
-    return split
+    split, _ = split_signs(example, c)
+    codes = status_codes(c, scale_of(example))
+    return {int(k): ("v_k" if codes[k] < 0 else "w_k") for k in np.nonzero(split)[0]}
 
 
 # -- symmetry alignment ---------------------------------------------------------------------------
@@ -308,7 +303,7 @@ def align(a: Params, b: Params, same_c: bool = False) -> list[int]:
     va, vb = neuron_vectors(a), neuron_vectors(b)
     cost = ((va[:, None, :] - vb[None, :, :]) ** 2).sum(-1)
     if same_c:
-        ca, cb = conserved_of(a), conserved_of(b)
+        ca, cb = conserved(a), conserved(b)
         scale = np.maximum((va**2).sum(1)[:, None], (vb**2).sum(1)[None, :])
         forbidden = np.abs(ca[:, None] - cb[None, :]) > SAME_C_RTOL * scale
         cost = np.where(forbidden, cost.max(initial=0.0) * 1e6 + 1e6, cost)
@@ -319,14 +314,10 @@ def align(a: Params, b: Params, same_c: bool = False) -> list[int]:
     return permutation
 
 
-def conserved_of(params: Params) -> np.ndarray:
-    return (params.incoming**2).sum(1) - (np.asarray(params.output_weight, np.float64) ** 2).sum(0)
-
-
 def check_same_c(a: Params, b: Params) -> None:
     """The invariant space needs A and B on one H(c): a UserError naming the first neuron that differs."""
-    ca, cb = conserved_of(a), conserved_of(b)
-    scale = np.maximum((neuron_vectors(a) ** 2).sum(1), (neuron_vectors(b) ** 2).sum(1))
+    ca, cb = conserved(a), conserved(b)
+    scale = np.maximum(scale_of(a), scale_of(b))
     bad = np.nonzero(np.abs(ca - cb) > SAME_C_RTOL * scale)[0]
     if len(bad):
         k = int(bad[0])
@@ -403,8 +394,10 @@ def scan(landscape: Landscape, segments: list[Segment], count: int) -> tuple[lis
 
 def connect_points(landscape: Landscape, a: torch.Tensor, b: torch.Tensor, settings: ConnectSettings, *,
                    stop: threading.Event | None = None, unaligned_distance: float | None = None,
-                   permutation: list[int] | None = None, aligned: bool = False) -> Connection:
-    """Dynamic string sampling from a to b on `landscape` (flat float64 points of one shape)."""
+                   permutation: list[int] | None = None, aligned: bool = False,
+                   progress: Callable[[str], None] | None = None) -> Connection:
+    """Dynamic string sampling from a to b on `landscape` (flat float64 points of one shape).
+    `progress` hears one line per round."""
     settings.check()
     started = time.perf_counter()
     ends = landscape.losses(torch.stack([a, b])).tolist()
@@ -446,6 +439,9 @@ def connect_points(landscape: Landscape, a: torch.Tensor, b: torch.Tensor, setti
             reason = f"not found within budget: the bead budget ({settings.max_beads}) is spent"
             break
         order = [i for i, s in enumerate(chain) if id(s) in failing][:room]
+        if progress is not None:
+            progress(f"round {rounds + 1}: {len(failing)} of {len(chain)} segments reach L0 = {level:.6g}; "
+                     f"descending {len(order)} bead(s), {beads} placed so far")
         starts = torch.stack([failing[id(chain[i])] for i in order])
         descended, losses, spent = descend(landscape, starts, settings.alpha * level, settings, rng, stop)
         evaluations += spent
@@ -505,7 +501,8 @@ def chain_profile(landscape: Landscape, chain: list[Segment], count: int, space:
 
 
 def connect(config: Config, dataset: Dataset, a: Params, b: Params, settings: ConnectSettings | None = None, *,
-            device: str = "cpu", stop: threading.Event | None = None) -> Connection:
+            device: str = "cpu", stop: threading.Event | None = None,
+            progress: Callable[[str], None] | None = None) -> Connection:
     """Connect two networks of `config`'s architecture on `dataset` (see the module docstring)."""
     settings = settings or ConnectSettings()
     settings.check()
@@ -517,12 +514,12 @@ def connect(config: Config, dataset: Dataset, a: Params, b: Params, settings: Co
     b = permute(b, permutation)
     if invariant:
         check_same_c(a, b)
-    c = conserved_of(a) if invariant else None
+    c = conserved(a) if invariant else None
     landscape = NetworkLandscape(config, dataset, a, dev, c)
     with threads_for(landscape.size * dataset.x_train.shape[0]):
         pa, pb = landscape.flatten(a), landscape.flatten(b)
         return connect_points(landscape, pa, pb, settings, stop=stop, unaligned_distance=unaligned,
-                              permutation=permutation, aligned=settings.align)
+                              permutation=permutation, aligned=settings.align, progress=progress)
 
 
 def flat_params(p: Params) -> np.ndarray:

@@ -10,13 +10,13 @@ from scipy.integrate import quad
 
 from core.config import config_from_dict, replace
 from core.connect import (
-    GAP, ConnectSettings, Interrupted, Landscape, NetworkLandscape, align, conserved_of, connect, connect_points, descend,
+    GAP, ConnectSettings, Interrupted, Landscape, NetworkLandscape, align, connect, connect_points, descend,
     permute,
 )
 from core.data import Dataset, load_dataset
 from core.init import initial_params
 from core.errors import UserError
-from core.invariants import rebalance_factors
+from core.invariants import conserved, rebalance_factors
 from core.snapshot import Params
 from core.train import sweep, unstack
 
@@ -214,7 +214,7 @@ def test_inside_H_c_one_component_the_chain_stays_on_H_c():
     data = load_dataset(config)
     result = sweep(config, params=[initial_params(config, 1, seed=s) for s in (0, 4)])
     a, b = (unstack(result.final_weights, i, True) for i in range(2))
-    c = conserved_of(a)
+    c = conserved(a)
     b = permute(b, align(a, b))
     pathological = c < 0
     assert np.all(np.sign(b.output_weight[0][pathological]) == np.sign(a.output_weight[0][pathological]))

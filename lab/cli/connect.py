@@ -206,7 +206,8 @@ def connect_command(args: argparse.Namespace) -> int:
     # First Ctrl-C stops after the current round of bead descents; a second one aborts.
     previous = signal.signal(signal.SIGINT, lambda *_: (stop.set(), signal.signal(signal.SIGINT, previous)))
     try:
-        result = connect(config, dataset, a.params, b.params, settings, device=args.device, stop=stop)
+        result = connect(config, dataset, a.params, b.params, settings, device=args.device, stop=stop,
+                         progress=None if args.json else say)
     except Interrupted:
         print("relulab: connect stopped; nothing recorded", file=sys.stderr)
         return INTERRUPTED
@@ -234,6 +235,10 @@ def connect_command(args: argparse.Namespace) -> int:
     if store_error:
         raise UserError(store_error)
     return 0 if result.connected else NOT_CONNECTED
+
+
+def say(line: str) -> None:
+    print(f"relulab: connect: {line}", file=sys.stderr, flush=True)
 
 
 def record_connection(store, config, a_label: str, b_label: str, settings, result, args) -> str:
