@@ -59,17 +59,17 @@ def synthetic(lengths: np.ndarray) -> LevelSetsResult:
 
 
 def test_findings_say_what_the_numbers_say():
-    # Narrow: 1.0 -> 1.3; wide: 1.0 -> 1.1 (straighter at the lowest common level).
+    # Narrow: 1.0 -> 1.3; wide: 1.0 -> 1.1 (straighter at every level).
     grows = synthetic(np.array([[[[1.0, 1.1, 1.3]], [[1.0, 1.02, 1.1]]]]))
     f = grows.findings()["quadratic"]
-    assert f["length_grows_as_level_drops"] == "2 of 2 widths"
-    assert f["widest_straighter_than_narrowest"] is True and f["lowest_common_level_fraction"] == 0.001
-    # The opposite: lengths fall as the level drops and the wide net is more curved.
+    assert f["length_grows_as_level_drops"] == [2, 2]
+    assert f["wider_straighter"] == [3, 3]
+    # The opposite: lengths fall as the level drops and the wide net is more curved where both ran.
     falls = synthetic(np.array([[[[1.3, 1.1, np.nan]], [[1.5, 1.4, 1.2]]]]))
     f = falls.findings()["quadratic"]
-    assert f["length_grows_as_level_drops"] == "0 of 2 widths"
-    assert f["widest_straighter_than_narrowest"] is False and f["lowest_common_level_fraction"] == 0.01
-    assert "less straight" in f["verdict"]
+    assert f["length_grows_as_level_drops"] == [0, 2]
+    assert f["wider_straighter"] == [0, 2]
+    assert "in 0 of 2 comparisons" in f["verdict"]
 
 
 def test_cli_level_sets_json_and_store(capsys):

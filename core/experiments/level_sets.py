@@ -82,7 +82,10 @@ class LevelSetsResult:
         return rows
 
     def findings(self) -> dict:
-        """What the numbers say about Freeman & Bruna's two claims, per target."""
+        """What the numbers say about Freeman & Bruna's two claims, per target: the length grows
+        as the level drops (per width: the lowest level measured against the highest), and wider
+        networks give straighter paths (per level: each width against the next wider one, where
+        both were measured)."""
         length = self.mean("normalized_length")
         out = {}
         for t, target in enumerate(self.targets):
@@ -92,23 +95,18 @@ class LevelSetsResult:
                 if len(row) >= 2:
                     total += 1
                     grows += bool(row[-1] > row[0])
-            # Widths compared at the lowest level every width reached.
-            common = [v for v in range(len(self.levels)) if np.all(np.isfinite(length[t, :, v]))]
-            straighter = None
-            if common and len(self.widths) >= 2:
-                at = length[t, :, common[-1]]
-                straighter = bool(at[-1] <= at[0])
-            verdict = (f"normalised length grows as the level drops for {grows} of {total} widths"
-                       + ("" if straighter is None else
-                          f"; at L0 = {self.levels[common[-1]]:g} Var(y) the widest network's path is "
-                          f"{'as straight or straighter' if straighter else 'less straight'} than the narrowest's"))
+            pairs = [(length[t, w, v], length[t, w + 1, v]) for v in range(len(self.levels))
+                     for w in range(len(self.widths) - 1)
+                     if np.isfinite(length[t, w, v]) and np.isfinite(length[t, w + 1, v])]
+            straighter = int(sum(bool(wide <= narrow) for narrow, wide in pairs))
+            asked = np.isfinite(self.connected[t])
             out[target] = {
-                "verdict": verdict,
-                "length_grows_as_level_drops": f"{grows} of {total} widths",
-                "lowest_common_level_fraction": float(self.levels[common[-1]]) if common else None,
-                "length_by_width_at_that_level": [float(x) for x in length[t, :, common[-1]]] if common else [],
-                "widest_straighter_than_narrowest": straighter,
-                "connected_fraction": float(np.nanmean(self.connected[t])) if np.isfinite(self.connected[t]).any() else None,
+                "verdict": (f"normalised length grows as the level drops for {grows} of {total} widths; "
+                            f"the wider network's path is as straight or straighter in {straighter} of "
+                            f"{len(pairs)} comparisons of neighbouring widths at one level"),
+                "length_grows_as_level_drops": [grows, total],
+                "wider_straighter": [straighter, len(pairs)],
+                "connected_fraction": float(self.connected[t][asked].mean()) if asked.any() else None,
             }
         return out
 
