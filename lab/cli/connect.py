@@ -21,8 +21,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-NOT_CONNECTED = 3
-INTERRUPTED = 130
 NPZ_KEYS = ("hidden_weight", "hidden_bias_values", "output_weight", "output_bias")
 
 
@@ -192,6 +190,7 @@ def settings_from(args, config):
 def connect_command(args: argparse.Namespace) -> int:
     from core.config import check_value
     from core.connect import Interrupted, connect
+    from lab.cli.exit_codes import COMPLETED, INTERRUPTED, NOT_CONNECTED
     from core.data import load_dataset
     from core.errors import UserError
 
@@ -234,7 +233,7 @@ def connect_command(args: argparse.Namespace) -> int:
         Console().print(summary_text(report))
     if store_error:
         raise UserError(store_error)
-    return 0 if result.connected else NOT_CONNECTED
+    return COMPLETED if result.connected else NOT_CONNECTED
 
 
 def say(line: str) -> None:
