@@ -224,7 +224,9 @@ def connect_command(args: argparse.Namespace) -> int:
         except (UserError, OSError) as e:
             store_error = f"the connection was computed but not recorded: {e}"
     if args.json:
-        print(json.dumps(report))
+        from lab.cli.output import say as print_line
+
+        print_line(json.dumps(report))
     else:
         from rich.console import Console
 
