@@ -33,7 +33,7 @@ def toy():
 
 
 def test_toy_obstructed_loss_stays_far_above_the_free_one(toy):
-    obstructed, free, control = toy.final_loss
+    obstructed, free, control, _ = toy.final_loss
     assert obstructed > 0.05  # stalls at a clearly positive loss
     assert free < 1e-6 and obstructed > 1e4 * free
     # The rebalanced control computes the same function at init yet is not obstructed.
@@ -51,6 +51,22 @@ def test_toy_classifications_and_signs(toy):
     assert toy.c[0, 0] == pytest.approx([0.36 - 1.0] * 2) and toy.c[0, 2] == pytest.approx([1.0 - 0.36] * 2)
     # Plain GD: c_k moves only by O(eta^2) per step, never changes sign.
     assert np.all(np.sign(toy.c) == np.sign(toy.c[:1]))
+
+
+def test_toy_stall_at_0172_is_a_local_minimum_inside_the_plus_minus_component(toy):
+    """The (+,-) component contains the best constant fit (neuron 0: w = 0, v b = mean y; neuron 1
+    silent), whose MSE is the variance of y; GD gets there from a constant start and stays in (+,-)."""
+    from core.data import load_dataset
+
+    y = load_dataset(toy.configs[0]).y_train[:, 0]
+    assert toy.constant_fit == pytest.approx(np.mean((y - y.mean()) ** 2), rel=1e-12)
+    assert toy.constant_fit == pytest.approx(1 / 12, rel=0.05)  # Var |x| for x uniform on [-1, 1]
+    by_label = dict(zip(toy.labels, toy.final_loss))
+    start, end = dict(zip(toy.labels, zip(toy.initial, toy.final)))["(+,-) from a constant"]
+    assert start["signs"] == end["signs"] == "+-" and start["components"] == 4
+    assert by_label["(+,-) from a constant"] == pytest.approx(toy.constant_fit, rel=1e-6)
+    assert by_label["obstructed (+,-)"] > 1.9 * toy.constant_fit  # same component, twice the loss
+    assert any("local minimum" in line for line in toy.findings())
 
 
 def test_toy_control_is_the_same_function_at_init():
@@ -234,7 +250,7 @@ def test_cli_toy_json_out_and_store(capsys, tmp_path):
     store = open_store(None)
     session = store.load(report["session"])
     assert session.kind == "sweep"
-    assert session.array("loss").shape == (len(saved["arrays"]["steps"]), 3)
+    assert session.array("loss").shape == (len(saved["arrays"]["steps"]), len(E.TOY_RUNS))
     assert session.json("provenance")["experiment"] == "toy"
     # Exportable: the file imports into another store with every result intact.
     other = open_store(tmp_path / "other")

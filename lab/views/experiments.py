@@ -164,10 +164,8 @@ def show_toy(console, result) -> None:
         signs = f"{sign_text(row['initial_v_sign'])} -> {sign_text(row['final_v_sign'])}"
         t.add_row(row["run"], f"{row['final_loss']:.3g}", c, signs, str(row["components"]))
     console.print(t)
-    loss = result.final_loss
-    console.print(f"obstructed / free final loss: {loss[0]:.3g} / {loss[1]:.3g} "
-                  f"(ratio {loss[0] / max(loss[1], 1e-300):.2g}); "
-                  f"the rebalanced control (same function at init, c_k > 0) ends at {loss[2]:.3g}")
+    for line in result.findings():
+        console.print(line)
 
 
 def sign_text(signs) -> str:
