@@ -11,7 +11,7 @@ import dataclasses
 import io
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -19,10 +19,8 @@ from core.config import config_from_toml
 from core.errors import UserError
 from core.snapshot import Classification, Hop, Params, Snapshot
 from sessions.blocks import BLOCK, NEURON, SCALARS, BlockError, Columns, decode, decode_summaries, downsample
-from sessions.schema import StoreError
-
-if TYPE_CHECKING:
-    from sessions.store import SessionInfo, Store
+from sessions.db import Database, StoreError
+from sessions.info import SessionInfo, info_from_row
 
 REPLAY_BATCH = 8  # blocks per query while replaying
 # A downsampled series reads every snapshot while there are at most this many (snapshot, neuron)
@@ -41,10 +39,8 @@ def load_npy(data: bytes, what: str) -> np.ndarray:
 class Session:
     """A recorded session. Made by `Store.load`."""
 
-    def __init__(self, store: "Store", row: sqlite3.Row):
-        from sessions.store import info_from_row
-
-        self.store = store
+    def __init__(self, database: Database, row: sqlite3.Row):
+        self.database = database
         self.id: str = row["id"]
         self.info: SessionInfo = info_from_row(row)
         where = f"session {self.id}"
@@ -95,8 +91,8 @@ class Session:
     # -- queries --------------------------------------------------------------------------------
 
     def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self.store._errors(f"cannot read session {self.id}"):
-            return self.store._db().execute(sql, params).fetchall()
+        with self.database.errors(f"cannot read session {self.id}"):
+            return self.database.conn().execute(sql, params).fetchall()
 
     def _hops(self) -> list[Hop]:
         rows = self._query(
@@ -118,18 +114,19 @@ class Session:
 
     # -- series for plots -----------------------------------------------------------------------
 
-    def series(self, max_points: int | None = None) -> dict[str, np.ndarray]:
+    def series(self, max_points: int | None = None, raw_cells: int = RAW_CELLS) -> dict[str, np.ndarray]:
         """Every series by step: step, loss, test_loss, accuracy, test_accuracy, max_drift, elapsed
         (n,) and c, w_norm, v (n, hidden). With `max_points`, at most that many points, each
         bucket of steps keeping its minimum and maximum (see blocks.downsample). Beyond RAW_CELLS
-        only block summaries are read: then at most two points per block of BLOCK snapshots."""
+        only block summaries are read: then at most two points per block of BLOCK snapshots
+        (`raw_cells` lowers that bound for a caller that reads many sessions at once)."""
         if max_points is not None and max_points < 2:
             raise ValueError("max_points must be at least 2")
         if not self.hidden or not self.dtype:
             return self._as_series(np.zeros(0, np.int64), np.zeros((0, len(SCALARS))),
                                    np.zeros((0, len(NEURON), self.hidden or 0)))
         total = self._query("SELECT coalesce(sum(count), 0) FROM blocks WHERE session = ?", (self.id,))[0][0]
-        if max_points and total > max_points and total * self.hidden > RAW_CELLS:
+        if max_points and total > max_points and total * self.hidden > raw_cells:
             # A long run: the block summaries are all we read. At most two points per block,
             # so a plot may get fewer points than it asked for.
             rows = self._query(
