@@ -146,6 +146,21 @@ def test_breast_cancer_loss_decreases_with_l_plus_at_the_largest_width(grid):
     assert not np.any(grid.diverged[np.isfinite(grid.diverged)])
 
 
+def test_breast_cancer_l_plus_0_respects_the_f_le_0_bound(grid):
+    """l_+ = 0: every v_k < 0 on a frozen sheet, so f <= 0 and softplus(f) - f >= log 2 on each
+    positive label: the mean test BCE is at least (fraction of y = 1) log 2."""
+    from core.data import load_dataset
+
+    y = load_dataset(grid.config).y_test[:, 0]
+    assert grid.l_plus_0_bound == pytest.approx(np.mean(y == 1) * np.log(2), rel=1e-12)
+    assert 0.3 < grid.l_plus_0_bound < 0.6  # about 63 % of the breast-cancer labels are 1
+    at_zero = grid.test_loss[:, 0].ravel()
+    assert np.all(at_zero >= grid.l_plus_0_bound - 1e-6)
+    assert E.grid_findings(grid)["bound_at_l_plus_0"] == grid.l_plus_0_bound
+    # ...and never predicts a positive: the test accuracy is the fraction of y = 0 exactly
+    assert np.allclose(grid.test_accuracy[:, 0], np.mean(y == 0))
+
+
 def test_breast_cancer_grid_layout(grid):
     assert grid.test_loss.shape == (2, 5, 4)
     assert np.all(np.isnan(grid.test_loss[0, 3:]))  # l = 2 has no l_+ = 3, 4
