@@ -346,8 +346,8 @@ def test_screen_runs_an_experiment_in_a_worker_and_shows_it():
                 assert time.monotonic() < deadline, "the toy experiment did not finish"
                 await pilot.pause(0.05)
             assert isinstance(screen.result, E.ToyResult)
-            assert screen.query_one(DataTable).row_count == 3
-            assert "obstructed final loss" in str(screen.query_one("#exp-summary", Static).render())
+            assert screen.query_one(DataTable).row_count == len(E.TOY_RUNS)
+            assert "local minimum inside the component" in str(screen.query_one("#exp-summary", Static).render())
             assert "done in" in str(screen.query_one("#exp-status", Static).render())
             # Pick probability with the keyboard (down, down) and run it: its heatmap has one row per (scheme, d).
             screen.query_one("#exp-list").focus()
