@@ -296,6 +296,9 @@ def test_cli_breast_cancer_tiny_prints_the_heatmap(capsys, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["toy", "--widths", "2,4"], "--widths: not used by the toy experiment"),
+    (["toy", "--ratios", "2,4"], "--ratios: not used by the toy experiment"),
+    (["mitigation", "--ratios", "0.5,2"], "--ratios 0.5,2: must be a list of numbers between 1 and 1e6"),
+    (["mitigation", "--ratios", "two"], "--ratios two: must be a list of numbers"),
     (["breast-cancer", "--seeds", "x"], "--seeds x: must be a count N"),
     (["breast-cancer", "--widths", "0,2"], "--widths 0,2: must be a list of integers"),
     (["probability", "--samples", "1"], "--samples 1: must be an integer >= 2"),
