@@ -217,7 +217,7 @@ def write_out(out: Path, name: str, result, prov: dict, report: dict) -> list[Pa
             for t, step in enumerate(result.steps):
                 row = {"step": int(step)}
                 for i, label in enumerate(result.labels):
-                    key = ("obstructed", "free", "control")[i] if i < 3 else f"run{i}"
+                    key = ("obstructed", "free", "control", "constant_start")[i] if i < 4 else f"run{i}"
                     row[f"{key}_loss"] = float(result.loss[t, i])
                     for k in range(result.v.shape[2]):
                         row[f"{key}_w{k}"] = float(result.w_norm[t, i, k])

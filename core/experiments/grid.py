@@ -50,6 +50,9 @@ class GridResult:
     device: str
     seconds: float
     ratio: float | None = None  # rebalanced to ||W_k|| / ||v_k|| = ratio; None: norms swapped (or not rebalanced)
+    # Lower bound on the test BCE at l_+ = 0 as prescribed: every v_k < 0 and frozen, so f <= 0 and
+    # each positive example costs at least log 2 (docs/science.md): mean(y_test) log 2.
+    l_plus_0_bound: float = float("nan")
 
     @property
     def l_plus(self) -> np.ndarray:
@@ -137,8 +140,10 @@ def grid_findings(grid: GridResult, key: str = "test_loss") -> dict:
     # Past saturation the curve is flat up to noise and small optimisation-speed effects: a step up
     # counts only beyond two standard errors of the difference and 5 % of the total drop.
     tolerance = np.maximum(2 * np.sqrt(curve_se[1:] ** 2 + curve_se[:-1] ** 2), 0.05 * abs(curve[0] - curve[-1]))
+    bound = grid.l_plus_0_bound if key == "test_loss" and not grid.rebalanced else float("nan")
     return {
         "key": key,
+        "bound_at_l_plus_0": float(bound),
         "largest_width": l_max,
         "loss_by_l_plus": [float(x) for x in curve],
         "loss_by_l_plus_se": [float(x) for x in curve_se],
@@ -283,10 +288,17 @@ def train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, prog
             curve_steps=np.asarray(curve_steps), test_curve=curves[variant], config=config,
             device=label or device_label(resolve_device(device)), seconds=seconds,
             ratio=None if isinstance(variant, str) else float(variant),
+            l_plus_0_bound=l_plus_0_bound(dataset.y_test),
         )
         for variant in rebalanced_variants
     }
     return grids, RebalanceCheck(**check) if check["networks"] else None
+
+
+def l_plus_0_bound(y: np.ndarray) -> float:
+    """BCE on logits f <= 0: softplus(f) - y f >= 0 for y = 0 and >= log 2 for y = 1 (equality at
+    f = 0 and f -> -inf), so the mean is at least (fraction of y = 1) x log 2."""
+    return float(np.mean(np.asarray(y, np.float64) == 1) * math.log(2))
 
 
 def neuron_c(p: Params) -> np.ndarray:

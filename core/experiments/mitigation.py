@@ -70,12 +70,14 @@ class MitigationResult:
             best_r, best = max(((r, recovered(g)) for r, g in self.by_ratio.items()), key=lambda t: t[1])
             swap = recovered(self.rebalanced)
             if best >= 0.5:
-                lines.append(f"Rebalancing closes most of the gap at ratio {best_r:g} ({best:.0%}; the swap {swap:.0%}): "
-                             "with c_k > 0 GD does use the freedom to flip output signs, so at this cell the "
-                             "obstruction is topological, removable by a rescaling at init.")
+                lines.append(f"Rebalancing to ratio {best_r:g} closes {best:.0%} of the gap (the swap {swap:.0%}): "
+                             "once c_k > 0 with the neurons far enough from the cone, GD does flip output signs "
+                             "and the dependence on l_+ mostly goes away. How far (the ratio) decides it, not "
+                             "the sign of c_k alone.")
             else:
                 lines.append(f"No ratio closes half the gap (best: ratio {best_r:g}, {best:.0%}; the swap {swap:.0%}): "
-                             "the dynamics, not only the topology, keep these networks where they start.")
+                             "with every c_k > 0 the components are joined, yet GD stays near where it starts: "
+                             "at this budget the effect is dynamical more than topological.")
         return lines
 
 

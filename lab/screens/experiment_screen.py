@@ -27,8 +27,9 @@ from lab.experiment_report import build_report, record_result
 from lab.views.experiments import heat_color
 
 DESCRIPTIONS = {
-    "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, and the "
-           "rebalanced (+,-) control (same function, c_k > 0) fits too.",
+    "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, the "
+           "rebalanced (+,-) control (same function, c_k > 0) fits too, and (+,-) from a constant start "
+           "reaches the best constant fit, the lowest loss found in (+,-).",
     "breast-cancer": "Test loss for each hidden width l and number l_+ of non-pathological neurons "
                      "(the others start pathological with v_k < 0). Paper: the number l_+ matters, not l_+/l.",
     "probability": "P(initialisation obstructed) over inputs d and width l, Xavier vs Kaiming: closed form "
@@ -273,9 +274,7 @@ def draw_toy(left, right, table: DataTable, result) -> str:
         table.add_row(row["run"], f"{row['final_loss']:.3g}", " ".join(f"{c:+.3f}" for c in row["initial_c"]),
                       " ".join(f"{c:+.3f}" for c in row["final_c"]),
                       f"{_signs(row['initial_v_sign'])} -> {_signs(row['final_v_sign'])}", str(row["components"]))
-    loss = result.final_loss
-    return (f"obstructed final loss {loss[0]:.3g}, free {loss[1]:.3g}, rebalanced control {loss[2]:.3g}: "
-            "the pathological neuron with v < 0 can never turn positive, so |x| is out of reach.")
+    return " ".join(result.findings())
 
 
 def _signs(values) -> str:

@@ -175,10 +175,8 @@ def show_toy(console, result) -> None:
         signs = f"{sign_text(row['initial_v_sign'])} -> {sign_text(row['final_v_sign'])}"
         t.add_row(row["run"], f"{row['final_loss']:.3g}", c, signs, str(row["components"]))
     console.print(t)
-    loss = result.final_loss
-    console.print(f"obstructed / free final loss: {loss[0]:.3g} / {loss[1]:.3g} "
-                  f"(ratio {loss[0] / max(loss[1], 1e-300):.2g}); "
-                  f"the rebalanced control (same function at init, c_k > 0) ends at {loss[2]:.3g}")
+    for line in result.findings():
+        console.print(line)
 
 
 def sign_text(signs) -> str:
@@ -223,6 +221,10 @@ def show_grid(console, grid, summary: dict, title: str = "test loss (BCE)", lo=N
         line += (f"; cells with equal l_+ differ by {number:.4f} on average, cells with equal l_+/l by "
                  f"{fraction:.4f} -> the loss follows the {'number' if number < fraction else 'fraction'} l_+")
     console.print(line)
+    bound = f.get("bound_at_l_plus_0")
+    if bound is not None and math.isfinite(bound):
+        console.print(f"lower bound at l_+ = 0 (every v_k < 0, so f <= 0; BCE >= (fraction of positive "
+                      f"test labels) x log 2): {bound:.3f}")
     by_positive = f["loss_by_positive_at_init"]
     console.print("mean test loss by the number of neurons with v_k > 0 at init (all networks): "
                   + ", ".join(f"{k}: {v:.3f}" for k, v in list(by_positive.items())[:9])
