@@ -16,7 +16,7 @@ import numpy as np
 from core.config import replace
 from core.data import load_dataset
 from core.experiments.common import PRESETS, Progress, check_stop, say
-from core.experiments.grid import GRID_KEYS, GridResult, check_grid_args, grid_config
+from core.experiments.grid import GRID_KEYS, GridResult, check_grid_args, grid_config, l_plus_0_bound
 from core.sweeps.runner import group_members, plan_chunks, train_chunk
 from core.train import device_label, resolve_device
 
@@ -86,4 +86,5 @@ def breast_cancer(widths=PRESETS["breast-cancer"]["full"]["widths"], seeds=range
         widths=np.array(widths), seeds=np.array(seeds), rebalanced=False, **arrays,
         curve_steps=curve_steps, test_curve=test_curve, config=config,
         device=device_label(resolve_device(device)), seconds=time.perf_counter() - started,
+        l_plus_0_bound=l_plus_0_bound(dataset.y_test),
     )

@@ -174,12 +174,16 @@ compare view of the marked sessions (2 to 12) on one chart.
         if session_id is None:
             return
         info = self._info(session_id)
-        if info is not None and info.kind == "sweep" and "sweep" in info.tags:  # made by `relulab sweep`
+        if info is not None and info.kind == "connect":
+            from lab.screens.connect_screen import ConnectScreen
+
+            self.app.push_screen(ConnectScreen(session_id))
+        elif info is not None and info.kind == "sweep" and "sweep" in info.tags:  # made by `relulab sweep`
             from lab.screens.sweep_screen import SweepScreen
 
             self.app.push_screen(SweepScreen(session_id))
-            return
-        self.app.open_replay(session_id)
+        else:
+            self.app.open_replay(session_id)
 
     def _store_call(self, what: str, call) -> bool:
         try:
