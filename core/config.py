@@ -152,7 +152,7 @@ def allowed_text(section: str, f: dataclasses.Field) -> str:
 
 def _fail(source: str, key: str, value, allowed: str) -> ConfigError:
     # JSON spells values as TOML does (true, "text", [1.0, 2]) and always on one line.
-    shown = json.dumps(value) if value is not None else "(empty)"
+    shown = json.dumps(value, default=str) if value is not None else "(empty)"  # str: TOML dates
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return ConfigError(f"{source}: {key} = {shown}: must be {allowed}")
@@ -288,9 +288,12 @@ def load_config(path: str | Path) -> Config:
 def config_from_toml(text: str, source: str = "config") -> Config:
     try:
         data = tomllib.loads(text)
+        return config_from_dict(data, source)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
-    return config_from_dict(data, source)
+    except RecursionError:
+        # A file from elsewhere can nest arrays or inline tables thousands deep; ours nest 2.
+        raise ConfigError(f"{source}: not a relulab config: arrays or tables nested too deeply") from None
 
 
 def config_to_dict(config: Config) -> dict:
