@@ -31,19 +31,29 @@ def default_store_path() -> Path:
     return Path(platformdirs.user_data_dir("relulab")) / "sessions"
 
 
-def open_store(path: str | os.PathLike | None = None) -> "Store":
-    """The store named by `path` (--store), else $RELULAB_STORE, else the user data directory."""
+def open_store(path: str | os.PathLike | None = None, readonly: bool = False) -> "Store":
+    """The store named by `path` (--store), else $RELULAB_STORE, else the user data directory.
+    `readonly` for commands that only read: they then work on a read-only store or a full disk."""
     chosen = path or os.environ.get("RELULAB_STORE") or default_store_path()
-    return Store(chosen)
+    return Store(chosen, readonly=readonly)
 
 
 class Store:
     """A directory of recorded sessions. Safe to use from several threads and processes."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, readonly: bool = False):
         self.path = Path(path).expanduser()
-        self.db = Database(self.path)
+        self.db = Database(self.path, readonly=readonly)
         self.db_path = self.db.path
+        self.empty = False  # a read-only store that has no database yet: nothing to read
+        if readonly:
+            self.empty = not self.db_path.is_file()
+            existing = next(p for p in (self.path, *self.path.parents) if p.exists())
+            if not existing.is_dir():
+                raise StoreError(f"{self.path}: cannot open the session store: {existing} is not a directory")
+            if not self.empty:
+                self.db.init_schema()
+            return
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -137,6 +147,8 @@ class Store:
 
     def list(self, tag: str | None = None, status: str | None = None) -> list[SessionInfo]:
         """Sessions newest first, optionally only those with a tag and/or a status."""
+        if self.empty:
+            return []
         with self.db.errors("cannot list sessions"):
             rows = self.db.conn().execute(f"SELECT {INFO_COLUMNS} FROM sessions ORDER BY created DESC, id").fetchall()
         infos = [info_from_row(r) for r in rows]
@@ -145,6 +157,8 @@ class Store:
     def resolve(self, id_or_prefix: str) -> str:
         """The full id of a session given a unique id prefix (or its exact name)."""
         text = str(id_or_prefix).strip()
+        if self.empty:
+            raise StoreError(f"no session {text!r} in {self.path} ('relulab sessions list' shows the ids)")
         with self.db.errors("cannot look up sessions"):
             db = self.db.conn()
             matches = []

@@ -80,12 +80,13 @@ def export_session(database: Database, session_id: str, path: Path) -> Path:
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         partial.unlink(missing_ok=True)
-        db = schema.connect(partial)
+        db = schema.connect(partial.resolve().as_uri(), uri=True)
     except (OSError, sqlite3.Error) as e:
         raise StoreError(f"{path}: cannot write the export: {getattr(e, 'strerror', None) or e}") from None
     try:
         db.execute("PRAGMA journal_mode = DELETE")  # one file, no -wal beside it
-        db.execute("ATTACH DATABASE ? AS store", (str(database.path),))
+        database.conn()  # opens the store the way it can be opened (read-only, or even immutable)
+        db.execute("ATTACH DATABASE ? AS store", (database.uri(),))
         db.execute("BEGIN")  # one read snapshot of the store, even while the session is recorded
         schema.create_tables(db)
         for table in schema.TABLES:
