@@ -29,6 +29,14 @@ BUSY_TIMEOUT = 30.0
 class StoreError(UserError):
     """A fault of the session store or of a session file; the message is one line."""
 
+    LONGEST = 400  # characters: SQLite quotes whole table definitions from a damaged file
+
+    def __init__(self, message: str):
+        line = " ".join(str(message).split())
+        if len(line) > self.LONGEST:
+            line = line[: self.LONGEST - 3] + "..."
+        super().__init__(line)
+
 
 TABLES = {
     # One row per session. `last` is the newest snapshot's scalars (JSON) so `list` never has to
