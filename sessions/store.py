@@ -7,12 +7,12 @@ reaches the user as one StoreError line naming the store.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from pathlib import Path
 
+from core import strict_json
 from core.config import Config, config_to_toml, summary
 from sessions import liveness
 from sessions.db import TABLES, Database, StoreError
@@ -93,7 +93,7 @@ class Store:
                 "inputs, outputs, writer_host, writer_pid, writer_token, heartbeat) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, name, kind, time.time(), config_to_toml(config) if config is not None else None,
-                 (summary(config) if config else ""), json.dumps(env, default=str), json.dumps(_clean_tags(tags)), hidden,
+                 (summary(config) if config else ""), strict_json.dumps(env), strict_json.dumps(_clean_tags(tags)), hidden,
                  inputs, outputs, liveness.this_host(), pid, liveness.process_token(pid), time.time()),
             )
         # Per-neuron series keep the run's precision: a float32 run's c_k has no more digits than
@@ -125,13 +125,16 @@ class Store:
         """Add (or remove) tags; returns the session's tags afterwards."""
         session_id = self.resolve(id_or_prefix)
         with self.db.transaction("cannot tag") as db:
-            current = json.loads(db.execute("SELECT tags FROM sessions WHERE id = ?", (session_id,)).fetchone()[0])
+            try:
+                current = strict_json.loads(db.execute("SELECT tags FROM sessions WHERE id = ?", (session_id,)).fetchone()[0])
+            except (ValueError, TypeError):
+                current = []  # a damaged tag list: the new tags replace it
             wanted = _clean_tags(tags)
             if remove:
                 current = [t for t in current if t not in wanted]
             else:
                 current += [t for t in wanted if t not in current]
-            db.execute("UPDATE sessions SET tags = ? WHERE id = ?", (json.dumps(current), session_id))
+            db.execute("UPDATE sessions SET tags = ? WHERE id = ?", (strict_json.dumps(current), session_id))
         return current
 
     def note(self, id_or_prefix: str, text: str, replace: bool = False) -> str:

@@ -22,7 +22,6 @@ stays intact.
 from __future__ import annotations
 
 import atexit
-import json
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from core import strict_json
 from core.snapshot import Classification, Hop, Params, Snapshot, SnapshotBatch
 from sessions.blocks import BLOCK, Columns, encode, encode_blocks
 from sessions.liveness import HEARTBEAT_SECONDS
@@ -64,7 +64,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 def last_scalars(s: Snapshot) -> str:
     """The newest snapshot's numbers for `sessions list`, as JSON."""
-    return json.dumps({
+    return strict_json.dumps({  # a diverged run's NaN loss is stored as null
         "step": int(s.step), "loss": float(s.loss),
         "test_loss": None if s.test_loss is None else float(s.test_loss),
         "accuracy": None if s.accuracy is None else float(s.accuracy),
@@ -148,14 +148,14 @@ class SessionWriter:
             self._extra_hops.extend(hops)
 
     def set_initial(self, classification: Classification) -> None:
-        self._write("UPDATE sessions SET initial = ? WHERE id = ?", (json.dumps(classification.to_dict()), self.id))
+        self._write("UPDATE sessions SET initial = ? WHERE id = ?", (strict_json.dumps(classification.to_dict()), self.id))
 
     def put_array(self, name: str, array: np.ndarray) -> None:
         """A named result (sweeps, experiments), stored as .npy bytes."""
         self._put(name, "array", npy_bytes(array))
 
     def put_json(self, name: str, obj: Any) -> None:
-        self._put(name, "json", json.dumps(obj).encode())
+        self._put(name, "json", strict_json.dumps(obj).encode())
 
     def flush(self) -> None:
         """Commit everything recorded so far, now, in this thread."""
@@ -178,7 +178,7 @@ class SessionWriter:
         atexit.unregister(self._at_exit)
         try:
             self.flush()
-            final_json = json.dumps(final.to_dict()) if final is not None else None
+            final_json = strict_json.dumps(final.to_dict()) if final is not None else None
             self._write(
                 "UPDATE sessions SET status = ?, ended = ?, final = coalesce(?, final) WHERE id = ?",
                 (status, time.time(), final_json, self.id),

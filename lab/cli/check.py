@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+from core import strict_json
 import time
 
 from lab.cli.flags import add_schema_flag, apply_flags
@@ -66,7 +66,7 @@ def run_check(args: argparse.Namespace) -> int:
     report = check_report(config, args.samples)
     report["seconds"] = round(time.perf_counter() - started, 3)
     if args.json:
-        print(json.dumps(report))
+        print(strict_json.dumps(report))
     else:
         print_report(report)
     return 0

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from core import strict_json
 from core.errors import UserError
 
 FINAL_KEYS = ("step", "loss", "test_loss", "accuracy", "test_accuracy")
@@ -73,7 +74,7 @@ def finite(x):
 def cmd_compare(args: argparse.Namespace) -> int:
     data = comparison(load_all(args, least=2))
     if args.json:
-        sys.stdout.write(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
+        sys.stdout.write(strict_json.dumps(data, indent=2) + "\n")  # NaN as null
         return 0
     from rich.console import Console
     from rich.table import Table

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
 from contextlib import closing
 
+from core import strict_json
 from lab.cli.flags import add_schema_flag, apply_flags
 
 
@@ -68,7 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
         "session": recorder.id if recorder else None,
     }
     if args.json:
-        print(json.dumps(report))
+        print(strict_json.dumps(report))  # a diverged run's NaN as null
     else:
         print_report(report)
     if recorder and recorder.error:
