@@ -172,8 +172,8 @@ def _info(row: sqlite3.Row) -> SessionInfo:
         raise Damaged("last.signs is not text")
     pathological = classification.get("pathological", last.get("pathological"))
     components = classification.get("components")
-    for field, value in (("pathological", pathological), ("components", components)):
-        _count(value, field, MAX_HIDDEN)
+    _count(pathological, "pathological", MAX_HIDDEN)
+    _count(components, "components", 2**MAX_HIDDEN)  # 2^k components for k pathological neurons
     return SessionInfo(
         id=row["id"],
         name=row["name"],

@@ -108,7 +108,11 @@ def export_session(database: Database, session_id: str, path: Path) -> Path:
         os.replace(partial, path)
     except (OSError, sqlite3.Error) as e:
         db.close()
-        partial.unlink(missing_ok=True)
+        for leftover in (partial, partial.with_name(partial.name + "-journal")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:
+                pass
         raise StoreError(f"{path}: cannot write the export: {getattr(e, 'strerror', None) or e}") from None
     return path
 
@@ -358,19 +362,22 @@ def _check_array(data: Any, what: str) -> None:
 
 def write_csv(session: "Session", directory: Path, max_points: int | None = None) -> list[Path]:
     """The session's series as CSV in `directory`: <id>_series.csv (step and the scalar series)
-    and <id>_c.csv, <id>_v.csv, <id>_w_norm.csv (step and one column per neuron)."""
+    and <id>_c.csv, <id>_v.csv, <id>_w_norm.csv (step and one column per neuron).
+
+    Each file is written under a temporary name and renamed when all four are complete, so a
+    full disk or a kill leaves no half-written CSV behind."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreError(f"{directory}: cannot create the directory: {e.strerror or e}") from None
     hidden = session.hidden or 0
     paths = {name: directory / f"{session.id}_{name}.csv" for name in ("series", "c", "v", "w_norm")}
+    partial = {name: p.with_name(f".{p.name}.{os.getpid()}.partial") for name, p in paths.items()}
     digits = "%.9g" if session.dtype == "<f4" else "%.17g"
+    files: dict = {}
     try:
-        files = {name: open(p, "w", newline="", encoding="utf-8") for name, p in paths.items()}
-    except OSError as e:
-        raise StoreError(f"{directory}: cannot write: {e.strerror or e}") from None
-    try:
+        for name, p in partial.items():
+            files[name] = open(p, "w", newline="", encoding="utf-8")
         series = csv.writer(files["series"])
         series.writerow(("step",) + SCALARS)
         for name in ("c", "v", "w_norm"):
@@ -386,11 +393,23 @@ def write_csv(session: "Session", directory: Path, max_points: int | None = None
             for name, values in neuron.items():
                 table = np.column_stack([steps.astype(np.float64), values.astype(np.float64)])
                 np.savetxt(files[name], table, delimiter=",", fmt=["%d"] + [digits] * hidden)
+        while files:
+            files.popitem()[1].close()  # close() writes the last buffer: it can fail too
+        for name, p in partial.items():
+            os.replace(p, paths[name])
     except OSError as e:
-        raise StoreError(f"{directory}: cannot write: {e.strerror or e}") from None
+        raise StoreError(f"{directory}: cannot write the CSV files: {e.strerror or e}") from None
     finally:
         for f in files.values():
-            f.close()
+            try:
+                f.close()
+            except OSError:
+                pass  # the error that brought us here is the one to report
+        for p in partial.values():
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass
     return list(paths.values())
 
 

@@ -72,6 +72,8 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         print_report(report)
     if recorder and recorder.error:
+        if recorder.reported:
+            return 2  # the line was printed when recording stopped; once is enough
         raise UserError(recorder.error)
     return 0
 
@@ -83,6 +85,7 @@ class Recorder:
         from lab.cli.sessions import open_store
 
         self.error: str | None = None
+        self.reported = False  # the error line has been printed
         store = open_store(args.store)
         self.writer = store.create_session(config, trainer.environment, name=args.name, tags=args.tag)
         self.writer.set_initial(trainer.initial)
@@ -96,8 +99,9 @@ class Recorder:
         try:
             self.writer.append_batch(batch)
         except UserError as e:
-            self.error = f"session {self.id}: recording stopped: {e}"
+            self.error = f"recording stopped: {e}"
             print(f"relulab: {self.error}", file=sys.stderr)
+            self.reported = True
 
     def finish(self, trainer) -> None:
         from core.errors import UserError
@@ -105,7 +109,7 @@ class Recorder:
         try:
             self.writer.finish(trainer.status if trainer.status != "running" else "interrupted", trainer.final)
         except UserError as e:
-            self.error = self.error or f"session {self.id}: {e}"
+            self.error = self.error or str(e)
 
 
 def recorded(trainer, recorder):
