@@ -33,6 +33,9 @@ DATASETS = ("abs", "xor", "teacher", "gaussians", "breast_cancer")
 LOSSES = ("mse", "bce", "cross_entropy")
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "projected_gd")
 DTYPES = ("float32", "float64")
+# Upper bound of the real-valued knobs: 1e308 overflows a float32 tensor (3.4e38), and no
+# experiment needs a learning rate, slope, decay, scale or noise beyond a million.
+LARGEST = 1e6
 
 
 class ConfigError(UserError):
@@ -50,20 +53,20 @@ def spec(default, help: str, *, choices=None, minimum=None, maximum=None, above=
 
 @dataclass
 class ModelConfig:
-    inputs: int | None = spec(None, "input features (empty: taken from the dataset)", minimum=1)
+    inputs: int | None = spec(None, "input features (empty: taken from the dataset)", minimum=1, maximum=100_000)
     hidden: int = spec(2, "hidden neurons l", minimum=1, maximum=100_000)
-    outputs: int = spec(1, "outputs e (classes for cross_entropy)", minimum=1)
+    outputs: int = spec(1, "outputs e (classes for cross_entropy)", minimum=1, maximum=10_000)
     bias: bool = spec(True, "hidden bias b_k (part of W_k)")
     output_bias: bool = spec(False, "output bias (belongs to no neuron)")
     activation: str = spec("relu", "hidden activation", choices=ACTIVATIONS)
-    negative_slope: float = spec(0.01, "leaky_relu slope for z < 0", minimum=0.0)
+    negative_slope: float = spec(0.01, "leaky_relu slope for z < 0", minimum=0.0, maximum=LARGEST)
 
 
 @dataclass
 class InitConfig:
     scheme: str = spec("xavier_normal", "initialisation scheme (torch.nn.init)", choices=SCHEMES)
-    scale: float = spec(1.0, "multiplies every initial weight", above=0.0)
-    std: float = spec(1.0, "standard deviation of the 'normal' scheme", above=0.0)
+    scale: float = spec(1.0, "multiplies every initial weight", above=0.0, maximum=LARGEST)
+    std: float = spec(1.0, "standard deviation of the 'normal' scheme", above=0.0, maximum=LARGEST)
     seed: int = spec(0, "random seed of the initialisation", minimum=0)
     hidden_bias: str = spec("zeros", "initial hidden bias", choices=("zeros", "scheme"))
     pathological: int | None = spec(None, "prescribe exactly k neurons with c_k < 0", minimum=0)
@@ -79,8 +82,8 @@ class DataConfig:
     name: str | None = spec("abs", "built-in dataset (ignored when a path is given)", choices=DATASETS)
     path: str | None = spec(None, "CSV or NPZ file: features and a target column")
     target: str | None = spec(None, "target column name (CSV header) or NPZ key; default: last column / 'y'")
-    samples: int | None = spec(None, "number of samples (built-in synthetic sets; default per dataset)", minimum=1)
-    noise: float = spec(0.0, "noise added to synthetic targets / inputs", minimum=0.0)
+    samples: int | None = spec(None, "number of samples (built-in synthetic sets; default per dataset)", minimum=1, maximum=100_000_000)
+    noise: float = spec(0.0, "noise added to synthetic targets / inputs", minimum=0.0, maximum=LARGEST)
     test_fraction: float | None = spec(None, "held-out fraction (default: 0.3 for breast_cancer, else 0)", minimum=0.0, maximum=0.9)
     seed: int = spec(0, "random seed of the data (sampling, split, teacher)", minimum=0)
 
@@ -89,11 +92,11 @@ class DataConfig:
 class TrainConfig:
     loss: str = spec("mse", "loss", choices=LOSSES)
     optimizer: str = spec("gd", "optimizer", choices=OPTIMIZERS)
-    lr: float = spec(0.05, "learning rate", above=0.0)
+    lr: float = spec(0.05, "learning rate", above=0.0, maximum=LARGEST)
     steps: int = spec(2000, "training steps", minimum=1)
     batch_size: int | None = spec(None, "minibatch size for sgd (empty: full batch)", minimum=1)
     momentum: float = spec(0.9, "momentum coefficient", minimum=0.0, maximum=0.999999)
-    weight_decay: float = spec(0.0, "L2 weight decay lambda", minimum=0.0)
+    weight_decay: float = spec(0.0, "L2 weight decay lambda", minimum=0.0, maximum=LARGEST)
     device: str = spec("auto", "auto | cpu | cuda | cuda:N", pattern=r"auto|cpu|cuda(:\d+)?", allowed="auto, cpu, cuda or cuda:N")
     dtype: str = spec("float32", "floating-point precision", choices=DTYPES)
     log_every: int = spec(10, "steps between snapshots", minimum=1)
@@ -137,6 +140,8 @@ def allowed_text(section: str, f: dataclasses.Field) -> str:
         text = "true or false"
     elif base is list:
         text = "an array of numbers"
+    elif base is str:
+        text = "text"
     else:
         kind = "an integer" if base is int else "a number"
         bounds = []

@@ -29,12 +29,14 @@ def add_parser(subparsers) -> None:
 def check_report(config, samples: int) -> dict:
     """Everything `check` prints, as a JSON-ready dict."""
     from core.data import dataset_inputs
+    from core.memory import check_memory
     from core.init import initial_params
     from core.invariants import classify_params
     from core.probability import obstruction
 
     m, i = config.model, config.init
     inputs = dataset_inputs(config)
+    check_memory(config, inputs, samples=0)  # one network's weights, before they are drawn
     prob = obstruction(i.scheme, inputs, m.hidden, m.outputs, bias=m.bias, hidden_bias=i.hidden_bias,
                        samples=samples, seed=i.seed)
     sample = classify_params(initial_params(config, inputs))
