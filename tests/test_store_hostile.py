@@ -186,6 +186,8 @@ def test_deeply_nested_json_in_the_store_marks_the_row_damaged(capsys, home):
     rows = {r["id"]: r for r in json.loads(out)}
     assert len(rows) == 2 and "nested more than" in rows[sid]["damaged"]
     assert [r["damaged"] for i, r in rows.items() if i != sid] == [None]
+    refused(capsys, "sessions", "show", sid, "--store", str(home), match="is damaged")
+    assert cli(capsys, "sessions", "delete", sid, "--store", str(home))[0] == 0
 
 
 # -- 3. files that are not files -----------------------------------------------------------------
@@ -272,6 +274,9 @@ def test_a_store_holding_absurd_times_and_sizes_still_lists(capsys, tmp_path):
         for argv in (("show", sid), ("show", sid, "--json"), ("csv", sid, "-o", str(tmp_path / "csv"))):
             refused(capsys, "sessions", *argv, "--store", s, match=f"session {sid} is damaged")
     assert cli(capsys, "sessions", "show", good, "--store", s)[0] == 0
+    for sid in (bad_time, bad_end, bad_hidden):
+        assert cli(capsys, "sessions", "delete", sid, "--store", s)[0] == 0
+    assert [r["id"] for r in json.loads(cli(capsys, "sessions", "list", "--json", "--store", s)[1])] == [good]
 
 
 # -- 6. damaged rows: listed as damaged, the others intact, delete removes them ---------------------
