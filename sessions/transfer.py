@@ -11,6 +11,7 @@ allow_pickle=False) while it is copied inside one transaction, so a bad file add
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import os
 import re
@@ -78,6 +79,7 @@ def export_session(database: Database, session_id: str, path: Path) -> Path:
     if path.is_dir():
         raise StoreError(f"{path}: is a directory; give the export a file name")
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    _remove_stale_partials(path)
     try:
         partial.unlink(missing_ok=True)
         db = schema.connect(partial.resolve().as_uri(), uri=True)
@@ -115,6 +117,25 @@ def export_session(database: Database, session_id: str, path: Path) -> Path:
                 pass
         raise StoreError(f"{path}: cannot write the export: {getattr(e, 'strerror', None) or e}") from None
     return path
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Remove what an export to `path` killed halfway left behind (its process is gone)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.partial*"):
+        pid = stale.name[len(path.name) + 2:].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # another export to the same name is under way
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 # -- import ---------------------------------------------------------------------------------------

@@ -434,3 +434,17 @@ def test_a_read_only_store_can_be_listed_shown_and_exported(capsys, tmp_path):
         assert Store(tmp_path / "other").import_(tmp_path / "ro.relulab") == sid
     finally:
         subprocess.run(["umount", "--lazy", str(disk)])  # this process may still hold the store open
+
+
+def test_an_export_cleans_up_after_one_killed_halfway(capsys, tmp_path, home):
+    sid = json.loads(cli(capsys, "sessions", "list", "--json", "--store", str(home))[1])[0]["id"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has ended
+    leftovers = [tmp_path / f".run.relulab.{pid}.partial", tmp_path / f".run.relulab.{pid}.partial-journal"]
+    for p in leftovers:
+        p.write_bytes(b"\0" * 4096)  # what `kill -9` during an export leaves
+    mine = tmp_path / ".run.relulab.1.partial"  # process 1 is alive: another export, left alone
+    mine.write_bytes(b"x")
+    assert cli(capsys, "sessions", "export", sid, "-o", str(tmp_path / "run.relulab"), "--store", str(home))[0] == 0
+    assert not any(p.exists() for p in leftovers) and mine.exists()
+    assert Store(tmp_path / "other").import_(tmp_path / "run.relulab") == sid
