@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +37,13 @@ def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: b
         return x, y, None, None
     from sklearn.model_selection import train_test_split
 
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=fraction, random_state=seed, stratify=y if stratify else None
-    )
+    try:
+        x_tr, x_te, y_tr, y_te = train_test_split(
+            x, y, test_size=fraction, random_state=seed, stratify=y if stratify else None
+        )
+    except ValueError as e:  # too few samples for this split (or for one per class in each part)
+        raise ConfigError(f"[data] test_fraction = {fraction:g}: cannot split {len(x)} samples: "
+                          f"{' '.join(str(e).split())}") from None
     return x_tr, y_tr, x_te, y_te
 
 
@@ -90,14 +96,14 @@ def _builtin(config: Config) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_file(config: Config) -> tuple[np.ndarray, np.ndarray]:
     d = config.data
-    path = Path(d.path)
+    path = Path(d.path).expanduser()
     shown = repr(d.path) if len(d.path) <= 80 else repr(d.path[:77] + "...")
     try:
         found = path.is_file()
     except OSError as e:  # a name longer than the filesystem allows, a loop of links
         raise ConfigError(f"[data] path = {shown}: cannot read it ({e.strerror or e})") from None
     if not found:
-        raise ConfigError(f"[data] path = {shown}: no such file")
+        raise ConfigError(f"[data] path = {shown}: no such file (looked at {path.resolve()})")
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as npz:
@@ -193,5 +199,24 @@ def dataset_inputs(config: Config) -> int:
     if config.data.path:
         return load_dataset(config).inputs
     if config.data.name == "breast_cancer":
+        if config.model.inputs not in (None, BREAST_CANCER_FEATURES):
+            raise ConfigError(f"[model] inputs = {config.model.inputs}: the breast_cancer dataset has "
+                              f"{BREAST_CANCER_FEATURES} inputs; omit it or set {BREAST_CANCER_FEATURES}")
         return BREAST_CANCER_FEATURES
     return config.model.inputs or DEFAULT_INPUTS[config.data.name]
+
+
+def data_fingerprint(config: Config) -> dict:
+    """What data a run reads: the resolved file and a SHA-256 of its bytes, or the built-in set."""
+    d = config.data
+    if not d.path:
+        return {"name": d.name}
+    path = Path(d.path).expanduser().resolve()
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as e:
+        raise ConfigError(f"[data] path = {d.path!r}: cannot read {path}: {e.strerror or e}") from None
+    return {"path": str(path), "sha256": digest.hexdigest(), "bytes": path.stat().st_size}

@@ -11,7 +11,6 @@ import os
 
 from core.config import Config, ConfigError
 
-GIB = 1 << 30
 HOST_FLOAT = 8  # data and initial weights are drawn as float64 numpy arrays
 PENDING_BYTES = 64 << 20  # the trainer's snapshot batch stays within this (core/train.py)
 
@@ -30,24 +29,32 @@ def training_bytes(config: Config, inputs: int, samples: int) -> int:
     return host + device + PENDING_BYTES
 
 
-def available_bytes() -> int:
-    """Physical memory of this machine (0 where it cannot be asked)."""
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take (Linux MemAvailable; None where unknown)."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
-        return 0
+        return None
 
 
 def check_memory(config: Config, inputs: int, samples: int) -> None:
-    """ConfigError naming the sizes and the estimate when `config` cannot fit in memory (with
-    `samples` = 0: one network's weights alone)."""
-    need = training_bytes(config, inputs, samples)
-    have = available_bytes()
-    if have and need > have:
-        m = config.model
-        data = f" and [data] samples = {samples:,}" if samples else ""
-        raise ConfigError(
-            f"[model] hidden = {m.hidden}, inputs = {inputs}, outputs = {m.outputs}{data} need about "
-            f"{need / GIB:,.1f} GiB of memory; this machine has {have / GIB:,.1f} GiB: make the network or "
-            f"the dataset smaller"
-        )
+    """ConfigError naming the field that asks too much, with the estimate, when `config` cannot
+    fit in the memory available (with `samples` = 0: one network's weights alone)."""
+    need, have = training_bytes(config, inputs, samples), available_memory()
+    if have is None or need <= have:
+        return
+    m = config.model
+    weights = training_bytes(config, inputs, 0)
+    if samples and need - weights >= weights:
+        field = f"[data] samples = {samples}"
+    else:
+        field = f"[model] hidden = {m.hidden}, inputs = {inputs}, outputs = {m.outputs}"
+    raise ConfigError(f"{field}: needs about {need / 1e9:,.1f} GB of memory (data, weights, optimizer state "
+                      f"and one step's activations), {have / 1e9:,.1f} GB is available")

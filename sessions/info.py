@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from core import strict_json
+from core.snapshot import exact_count
 from sessions import liveness
 
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed")
@@ -65,7 +66,8 @@ class SessionInfo:
             "snapshots": self.snapshots,
             "final": {k: finite(v) for k, v in self.final.items()},
             "pathological": self.pathological,
-            "components": self.components,
+            "components": exact_count(self.components) if self.components is not None else None,
+            "components_log2": self.components.bit_length() - 1 if self.components is not None else None,
             "host": self.host,
             "error": self.error,
             "damaged": self.damaged,
@@ -133,6 +135,20 @@ def _count(value, field: str, largest: int) -> int | None:
     return value
 
 
+def _components(classification: dict) -> int | None:
+    """The exact count; recorded as components_log2 alone when it is too big for JSON."""
+    if classification.get("components") is not None:
+        return classification["components"]
+    log2 = classification.get("components_log2")
+    if log2 is None:
+        return None
+    # One or two pieces per neuron: at most 2^hidden. A file claiming 2^(10^12) is damaged, not
+    # a number to build.
+    if not isinstance(log2, int) or isinstance(log2, bool) or not 0 <= log2 <= MAX_HIDDEN:
+        raise Damaged(f"components_log2 = {str(log2)[:30]!r} is not a count of neurons up to {MAX_HIDDEN:,}")
+    return 2**log2
+
+
 def info_from_row(row: sqlite3.Row) -> SessionInfo:
     """The row as a SessionInfo; a row that does not add up reads `damaged` with the reason."""
     try:
@@ -171,7 +187,7 @@ def _info(row: sqlite3.Row) -> SessionInfo:
     if final["signs"] is not None and not isinstance(final["signs"], str):
         raise Damaged("last.signs is not text")
     pathological = classification.get("pathological", last.get("pathological"))
-    components = classification.get("components")
+    components = _components(classification)
     _count(pathological, "pathological", MAX_HIDDEN)
     _count(components, "components", 2**MAX_HIDDEN)  # 2^k components for k pathological neurons
     return SessionInfo(
