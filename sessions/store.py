@@ -232,7 +232,10 @@ class Store:
             try:
                 wanted = check_name(name)
             except StoreError:
-                wanted = f"imported {name}"
+                # Not a name this store would accept (only hex digits, control characters, too
+                # long): kept readable, with what cannot be printed as '?'.
+                shown = "".join(ch if ch.isprintable() else "?" for ch in str(name))
+                wanted = f"imported {shown}"[:200].strip()
             with self.db.errors("cannot look up sessions"):
                 clash = self.db.conn().execute("SELECT 1 FROM sessions WHERE name = ? AND id != ?",
                                                (wanted, session_id)).fetchone()

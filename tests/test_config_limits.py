@@ -21,11 +21,11 @@ def one_line(capsys, argv: list[str]) -> str:
 
 
 CASES = {
-    "lr": ("[train]\nlr = 1e308\n", "[train] lr = 1e+308: must be a number > 0 and <= 1e+06"),
+    "lr": ("[train]\nlr = 1e308\n", "[train] lr = 1e+308: must be a number > 0 and <= 1e+30"),
     "negative_slope": ('[model]\nactivation = "leaky_relu"\nnegative_slope = 1e308\n', "[model] negative_slope"),
     "weight_decay": ("[train]\nweight_decay = 1e308\n", "[train] weight_decay"),
     "scale": ("[init]\nscale = 1e300\n", "[init] scale"),
-    "noise": ("[data]\nnoise = 1e300\n", "[data] noise"),
+    "noise": ("[data]\nnoise = 1e300\n", "[data] noise = 1e+300: must be a number >= 0 and <= 1e+30"),
     "date": ("[train]\nlr = 1979-05-27\n", '[train] lr = "1979-05-27": must be a number'),
     "time as a path": ("[data]\npath = 07:32:00\n", '[data] path = "07:32:00": must be a string'),
     "cross_entropy on abs": ('[model]\noutputs = 2\n[train]\nloss = "cross_entropy"\n', "real-valued targets"),

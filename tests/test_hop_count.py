@@ -27,7 +27,7 @@ def test_report_and_store_agree_on_the_hops(tmp_path, capsys):
     config = tmp_path / "diverging.toml"
     config.write_text(DIVERGING)
     store = str(tmp_path / "store")
-    assert main(["run", str(config), "--json", "--store", store]) == 0
+    assert main(["run", str(config), "--json", "--store", store]) == 3  # diverged
     report = json.loads(capsys.readouterr().out)
     assert report["status"] == "diverged" and report["hops"]
     assert main(["sessions", "show", report["session"], "--json", "--store", store]) == 0

@@ -40,7 +40,7 @@ def test_a_diverged_run_writes_strict_json_everywhere(tmp_path, capsys):
     config.write_text('[model]\nhidden = 4\n[data]\nname = "teacher"\nsamples = 50\n'
                       '[train]\nlr = 50.0\nsteps = 2000\nlog_every = 1\n')
     store = str(tmp_path / "store")
-    assert main(["run", str(config), "--json", "--store", store]) == 0
+    assert main(["run", str(config), "--json", "--store", store]) == 3  # diverged
     report = strict(capsys.readouterr().out)
     assert report["status"] == "diverged"
     sid = report["session"]
