@@ -43,8 +43,8 @@ def check_report(config, samples: int) -> dict:
     inputs = dataset_inputs(config)
     check_memory(config, inputs, samples=0)  # one network's weights, before they are drawn
     prob = obstruction(i.scheme, inputs, m.hidden, m.outputs, bias=m.bias, hidden_bias=i.hidden_bias,
-                       samples=samples, seed=i.seed)
-    sample = classify_params(initial_params(config, inputs))
+                       samples=samples, seed=i.seed, activation=m.activation)
+    sample = classify_params(initial_params(config, inputs), m.activation)
     return {
         "architecture": {"inputs": inputs, "hidden": m.hidden, "outputs": m.outputs, "bias": m.bias,
                          "d_eff": inputs + m.bias},
