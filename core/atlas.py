@@ -237,6 +237,7 @@ class Atlas:
     components: list[ComponentResult]  # in enumeration order, all-positive first
     reference: ComponentResult  # every c_k -> |c_k|, trained the same way
     own: int | None  # index of the config's own initial point's component (None when c is not its own)
+    own_params: Params  # the config's own initial point
     restarts: int
     steps: int  # steps every member was trained for
     lr: float
@@ -413,7 +414,7 @@ def atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None
         status = "diverged"
     else:
         status = "completed"
-    return Atlas(c=c, split=split, components=rows, reference=reference, own=own_index, restarts=restarts,
+    return Atlas(c=c, split=split, components=rows, reference=reference, own=own_index, own_params=own, restarts=restarts,
                  steps=steps_done, lr=cfg.train.lr, seed=seed, status=status, device=device_label(dev),
                  seconds=seconds, start_signs=start_signs, end_signs=end_signs, hopped=hopped)
 

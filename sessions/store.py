@@ -27,7 +27,7 @@ from sessions.writer import SessionWriter
 
 DB_NAME = "sessions.db"
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed")
-KINDS = ("run", "sweep", "experiment")
+KINDS = ("run", "sweep", "experiment", "atlas")
 ID_BYTES = 4  # 8 hex characters; commands accept any unique prefix
 
 
