@@ -319,8 +319,65 @@ def check_atlas_input(config: Config, split: Split, restarts: int, max_component
                         f"{MAX_MEMBERS} in one sweep; use fewer restarts")
 
 
-def own_point(config: Config, dataset: Dataset) -> Params:
-    return initial_params(config, dataset.inputs)
+@dataclass
+class AtlasPlan:
+    """Everything the atlas trains, before training: the members and what each must stay in."""
+
+    config: Config  # the config the members train with (atlas_config)
+    dataset: Dataset
+    c: np.ndarray
+    split: Split  # of H(c)
+    reference_split: Split  # of H(|c|)
+    classes: list[ComponentClass]
+    restarts: int
+    seed: int
+    members: list[Params]  # classes in order, `restarts` each, then the reference's
+    start_signs: np.ndarray  # (N, l) deciding signs of every member at its start
+    own: Params  # the config's own initial point
+    own_class: int | None  # its component, when c is its own c
+
+
+def plan_atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None = None, lr: float | None = None,
+               device: str | None = None, seed: int = 0, c: np.ndarray | None = None,
+               max_components: int = DEFAULT_MAX_COMPONENTS, dataset: Dataset | None = None) -> AtlasPlan:
+    """Enumerate the effective components of H(c) (c by default the config's own initial c_k) and
+    draw `restarts` starting points inside each, plus `restarts` for the reference H(|c|)."""
+    cfg = atlas_config(config, steps, lr, device)
+    dataset = dataset or load_dataset(cfg)
+    d_eff = dataset.inputs + cfg.model.bias
+    outputs, m = cfg.model.outputs, cfg.model
+    own = initial_params(cfg, dataset.inputs)
+    own_c = classify_params(own).c
+    if c is None:
+        c = own_c
+        scale = np.sum(own.incoming**2, axis=1) + np.sum(np.asarray(own.output_weight, np.float64) ** 2, axis=0)
+    else:
+        c = np.asarray(c, np.float64).reshape(-1)
+        if len(c) != m.hidden or not np.all(np.isfinite(c)):
+            raise UserError(f"c: must be {m.hidden} finite numbers, one per hidden neuron")
+        scale = None
+    split = split_neurons(c, d_eff, outputs, m.activation, m.negative_slope, scale)
+    check_atlas_input(cfg, split, restarts, max_components)
+    classes = component_classes(split)
+    minor = minor_norms(own, c)
+
+    rng = np.random.default_rng(seed)
+    drawn = [draw_on_quadrics(rng, c, minor, class_signs(rng, cls, split, restarts), d_eff, outputs) for cls in classes]
+    ref_c = np.abs(c)
+    reference_split = split_neurons(ref_c, d_eff, outputs, m.activation, m.negative_slope)
+    drawn.append(draw_on_quadrics(rng, ref_c, minor, np.zeros((restarts, len(c)), np.int8), d_eff, outputs))
+    W, V = np.concatenate([w for w, _ in drawn]), np.concatenate([v for _, v in drawn])
+    start_signs = np.concatenate([deciding_signs(W[:-restarts], V[:-restarts], split),
+                                  deciding_signs(W[-restarts:], V[-restarts:], reference_split)])
+    bias = m.bias
+    members = [Params(hidden_weight=W[i, :, :d_eff - bias] if bias else W[i], hidden_bias=W[i, :, -1] if bias else None,
+                      output_weight=V[i], output_bias=own.output_bias) for i in range(len(W))]
+    own_class = None
+    if np.array_equal(c, own_c):
+        own_signs = deciding_signs(own.incoming[None], np.asarray(own.output_weight, np.float64)[None], split)[0]
+        own_class = classes.index(class_of(own_signs, split))
+    return AtlasPlan(cfg, dataset, c, split, reference_split, classes, restarts, seed, members, start_signs, own,
+                     own_class)
 
 
 def atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None = None, lr: float | None = None,
@@ -333,48 +390,14 @@ def atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None
     for the same number of steps in one batched sweep; numbers depend on config, seed, restarts,
     device and dtype only.
     """
-    cfg = atlas_config(config, steps, lr, device)
-    dataset = dataset or load_dataset(cfg)
-    d_eff = dataset.inputs + cfg.model.bias
-    outputs = cfg.model.outputs
-    own = own_point(cfg, dataset)
-    own_c = classify_params(own).c
-    if c is None:
-        c = own_c
-        scale = np.sum(own.incoming**2, axis=1) + np.sum(np.asarray(own.output_weight, np.float64) ** 2, axis=0)
-    else:
-        c = np.asarray(c, np.float64).reshape(-1)
-        if len(c) != cfg.model.hidden or not np.all(np.isfinite(c)):
-            raise UserError(f"c: must be {cfg.model.hidden} finite numbers, one per hidden neuron")
-        scale = None
-    split = split_neurons(c, d_eff, outputs, cfg.model.activation, cfg.model.negative_slope, scale)
-    check_atlas_input(cfg, split, restarts, max_components)
-    classes = component_classes(split)
-    minor = minor_norms(own, c)
-
-    rng = np.random.default_rng(seed)
-    Ws, Vs, wanted = [], [], []
-    for cls in classes:
-        signs = class_signs(rng, cls, split, restarts)
-        W, V = draw_on_quadrics(rng, c, minor, signs, d_eff, outputs)
-        Ws.append(W)
-        Vs.append(V)
-    ref_c = np.abs(c)
-    ref_split = split_neurons(ref_c, d_eff, outputs, cfg.model.activation, cfg.model.negative_slope)
-    W, V = draw_on_quadrics(rng, ref_c, minor, np.zeros((restarts, len(c)), np.int8), d_eff, outputs)
-    Ws.append(W)
-    Vs.append(V)
-    W, V = np.concatenate(Ws), np.concatenate(Vs)
-    start_signs = np.concatenate([deciding_signs(W[:-restarts], V[:-restarts], split),
-                                  deciding_signs(W[-restarts:], V[-restarts:], ref_split)])
-    bias = cfg.model.bias
-    members = [Params(hidden_weight=W[i, :, :d_eff - bias] if bias else W[i], hidden_bias=W[i, :, -1] if bias else None,
-                      output_weight=V[i], output_bias=own.output_bias) for i in range(len(W))]
-
+    plan = plan_atlas(config, restarts=restarts, steps=steps, lr=lr, device=device, seed=seed, c=c,
+                      max_components=max_components, dataset=dataset)
+    cfg, R = plan.config, restarts
     dev = resolve_device(cfg.train.device)
     started = time.perf_counter()
-    sweep = Sweep(cfg, members, dataset, dev)
-    hopped, steps_done = train_members(sweep, start_signs, d_eff, cfg.train.steps, stop, progress)
+    sweep = Sweep(cfg, plan.members, plan.dataset, dev)
+    hopped, steps_done = train_members(sweep, plan.start_signs, plan.dataset.inputs + cfg.model.bias,
+                                       cfg.train.steps, stop, progress)
     final = sweep.evaluate()
     seconds = time.perf_counter() - started
 
@@ -384,17 +407,15 @@ def atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None
     keep = ~hopped & ~diverged
     W_end = sweep.w.W.cpu().numpy().astype(np.float64)
     V_end = sweep.w.V.cpu().numpy().astype(np.float64)
-    end_signs = np.concatenate([deciding_signs(W_end[:-restarts], V_end[:-restarts], split),
-                                deciding_signs(W_end[-restarts:], V_end[-restarts:], ref_split)])
+    end_signs = np.concatenate([deciding_signs(W_end[:-R], V_end[:-R], plan.split),
+                                deciding_signs(W_end[-R:], V_end[-R:], plan.reference_split)])
 
     def row(name, cls, part: slice) -> ComponentResult:
         kept_losses = np.where(keep[part], losses[part], np.nan)
-        best = None
-        signs = ""
-        best_test = None
+        best, signs, best_test = None, "", None
         if np.any(np.isfinite(kept_losses)):
             i = part.start + int(np.nanargmin(kept_losses))
-            best = unstack(sweep.w, i, bias)
+            best = unstack(sweep.w, i, cfg.model.bias)
             signs = "".join("." if s == 0 else "+" if s > 0 else "-" for s in end_signs[i])
             best_test = None if test is None else float(test[i])
         return ComponentResult(name=name, positive=cls.positive if cls else None,
@@ -402,21 +423,18 @@ def atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None
                                hopped=int(np.sum(hopped[part] & ~diverged[part])), diverged=int(np.sum(diverged[part])),
                                signs=signs, best=best, best_test_loss=best_test)
 
-    rows = [row(cls.name, cls, slice(j * restarts, (j + 1) * restarts)) for j, cls in enumerate(classes)]
-    reference = row("reference |c|", None, slice(len(classes) * restarts, (len(classes) + 1) * restarts))
-    own_index = None
-    if np.array_equal(c, own_c):
-        own_signs = deciding_signs(own.incoming[None], np.asarray(own.output_weight, np.float64)[None], split)[0]
-        own_index = classes.index(class_of(own_signs, split))
+    rows = [row(cls.name, cls, slice(j * R, (j + 1) * R)) for j, cls in enumerate(plan.classes)]
+    reference = row("reference |c|", None, slice(len(plan.classes) * R, (len(plan.classes) + 1) * R))
     if steps_done < cfg.train.steps:
         status = "interrupted"
     elif diverged.any():
         status = "diverged"
     else:
         status = "completed"
-    return Atlas(c=c, split=split, components=rows, reference=reference, own=own_index, own_params=own, restarts=restarts,
-                 steps=steps_done, lr=cfg.train.lr, seed=seed, status=status, device=device_label(dev),
-                 seconds=seconds, start_signs=start_signs, end_signs=end_signs, hopped=hopped)
+    return Atlas(c=plan.c, split=plan.split, components=rows, reference=reference, own=plan.own_class,
+                 own_params=plan.own, restarts=R, steps=steps_done, lr=cfg.train.lr, seed=seed, status=status,
+                 device=device_label(dev), seconds=seconds, start_signs=plan.start_signs, end_signs=end_signs,
+                 hopped=hopped)
 
 
 def train_members(sweep: Sweep, start_signs: np.ndarray, d_eff: int, steps: int,
