@@ -110,10 +110,12 @@ def jsonable(obj):
 
 def headline_tables(result) -> dict:
     """The rows that --json prints besides the summary: per-cell tables, small enough for stdout."""
-    from core.experiments import GridResult, MitigationResult, ToyResult
+    from core.experiments import AtlasExperimentResult, GridResult, MitigationResult, ToyResult
 
     if isinstance(result, ToyResult):
         return {"runs": result.summary()}
+    if isinstance(result, AtlasExperimentResult):
+        return {"cells": result.cells()}
     if isinstance(result, GridResult):
         return {"cells": result.cells()}
     if isinstance(result, MitigationResult):

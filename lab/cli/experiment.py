@@ -4,6 +4,7 @@
     breast-cancer  test loss over hidden width l and the number l_+ of non-pathological neurons
     probability    P(obstructed initialisation) over inputs d and width l, closed form vs Monte Carlo
     mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init
+    atlas          the floor of every component of H(c): the toy and breast cancer at l = l_- = 8
 
 Every run is recorded in the session store as a sweep (unless --no-save); --out DIR writes CSV
 and JSON with the provenance (configs, seeds, steps, lr, device, software versions).
@@ -24,22 +25,23 @@ from pathlib import Path
 from lab.experiment_report import build_report, jsonable, record_result, write_out
 from lab.views.experiments import show
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation")  # core.experiments.NAMES, without importing torch
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "atlas")  # core.experiments.NAMES, without importing torch
 # Which options each experiment reads; giving another one is a mistake worth one line.
 OPTIONS = {
     "toy": ("steps", "lr"),
     "breast-cancer": ("widths", "seeds", "steps", "lr"),
     "mitigation": ("widths", "seeds", "steps", "lr"),
     "probability": ("seeds", "samples", "max_inputs", "max_hidden"),
+    "atlas": ("restarts", "steps", "lr"),
 }
 MAX_GRID_SIDE = 200  # probability: d and l up to this (the Monte Carlo holds a d x l x chunk tensor)
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("experiment",
-                              help="the paper's experiments: toy | breast-cancer | probability | mitigation",
+                              help="the paper's experiments: toy | breast-cancer | probability | mitigation | atlas",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation")
+    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation | atlas")
     p.add_argument("--quick", action="store_true", help="the reduced grid (seconds instead of minutes)")
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seeds", metavar="SPEC",
@@ -47,8 +49,9 @@ def add_parser(subparsers) -> None:
                         "probability: the first is the Monte Carlo seed")
     p.add_argument("--widths", metavar="L,L,...",
                    help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation)")
-    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation)")
+    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation, atlas)")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation, atlas)")
+    p.add_argument("--restarts", type=int, metavar="R", help="atlas: starting points per component (default 32)")
     p.add_argument("--samples", type=int, metavar="N", help="probability: networks sampled per cell (default 100000)")
     p.add_argument("--max-inputs", type=int, metavar="N", help="probability: inputs d = 1..N (default 30)")
     p.add_argument("--max-hidden", type=int, metavar="N", help="probability: hidden widths l = 1..N (default 30)")
@@ -111,7 +114,7 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
     given = {
         "seeds": parse_seeds(args.seeds) if args.seeds is not None else None,
         "widths": parse_widths(args.widths) if args.widths is not None else None,
-        "steps": args.steps, "lr": args.lr, "samples": args.samples,
+        "steps": args.steps, "lr": args.lr, "samples": args.samples, "restarts": args.restarts,
         "max_inputs": args.max_inputs, "max_hidden": args.max_hidden,
     }
     for key, value in given.items():
@@ -122,6 +125,8 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
         raise UserError(f"--steps {args.steps}: must be an integer >= 1")
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UserError(f"--lr {args.lr}: must be a number > 0")
+    if args.restarts is not None and args.restarts < 1:
+        raise UserError(f"--restarts {args.restarts}: must be an integer >= 1")
     if args.samples is not None and args.samples < 2:
         raise UserError(f"--samples {args.samples}: must be an integer >= 2")
     for key in ("max_inputs", "max_hidden"):

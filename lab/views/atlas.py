@@ -97,3 +97,36 @@ def atlas_bars(report: dict, width: int = 40, current_loss: float | None = None)
         lines.append(line)
     lines.append(bar("reference", report["reference_floor"], "dim"))
     return lines
+
+
+def show_atlas_experiment(console, result, summary: dict) -> None:
+    """`relulab experiment atlas`: each part's table and bars, then the conclusions."""
+    for label, a in zip(result.labels, result.atlases):
+        report = a.to_dict()
+        console.print(Text(f"atlas of {label}", style="bold"))
+        console.print(atlas_table(report))
+        for line in atlas_bars(report, width=40):
+            console.print(line)
+        console.print()
+    for line in summary["conclusions"]:
+        console.print(Text(line))
+
+
+def draw_atlas_experiment(left, right, table, result, summary: dict) -> str:
+    """The console's experiments screen: floors by number of positive neurons (one plot per part)
+    and every component in the table; returns the conclusions."""
+    for plt, label, a in zip((left, right), result.labels, result.atlases):
+        rows = sorted(a.components, key=lambda r: r.positive if r.positive is not None else 0)
+        xs = [r.positive if r.positive is not None else 0 for r in rows]
+        plt.bar(xs, [r.floor if math.isfinite(r.floor) else 0.0 for r in rows], label="floor")
+        if a.own is not None:
+            own = a.components[a.own]
+            plt.scatter([own.positive or 0], [own.floor], label="own", marker="x")
+        plt.title(f"{label}: floor by positive pathological neurons")
+        plt.xlabel("neurons with v_k > 0")
+    table.add_columns("part", "component", "floor", "median", "kept", "hops", "")
+    for row in result.cells():
+        marks = " ".join(m for m, on in (("own", row["own"]), ("lowest", row["best"])) if on)
+        table.add_row(row["part"], Text(row["component"]), num(row["floor"]), num(row["median"]),
+                      f"{row['kept']}/{row['members']}", str(row["hopped"]), marks)
+    return "\n".join(summary["conclusions"])

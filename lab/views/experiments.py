@@ -122,6 +122,10 @@ def show(result, report: dict) -> None:
         show_grid(console, result, report["summary"])
     elif isinstance(result, ProbabilityResult):
         show_probability(console, result, report["summary"])
+    else:
+        from lab.views.atlas import show_atlas_experiment
+
+        show_atlas_experiment(console, result, report["summary"])
     tail = f"{report['seconds']:.1f} s"
     if report.get("session"):
         tail += f"; recorded as session {report['session']}"
