@@ -123,48 +123,15 @@ def with_progress(compute, total: int, quiet: bool):
 def record(args, config, result, report: dict) -> tuple[str | None, str | None]:
     """Record the atlas as a session of kind 'atlas'; returns (session id, error). A store fault is
     reported after the atlas is shown, never instead of it."""
-    import numpy as np
-
     from core.errors import UserError
-    from core.invariants import classify_params
-    from core.train import environment, resolve_device
+    from lab.atlas_report import record_atlas
     from lab.cli.sessions import open_store
 
     try:
-        store = open_store(args.store)
-        env = environment(resolve_device(config.train.device))
-        env["atlas"] = {k: report[k] for k in ("restarts", "steps", "lr", "seed")}
         name = args.name or f"atlas {Path(args.source).stem}"
-        writer = store.create_session(config, env, name=name, tags=("atlas",), kind="atlas")
-        try:
-            writer.set_initial(classify_params(result.own_params))
-            writer.put_json("atlas", report)
-            for key, array in atlas_arrays(result).items():
-                writer.put_array(key, array)
-            writer.finish(result.status)
-        except BaseException:
-            writer.finish("failed")
-            raise
-        return writer.id, None
+        return record_atlas(open_store(args.store), config, result, report, name), None
     except (UserError, OSError, ValueError) as e:
         return None, f"the atlas was computed but not recorded: {e}"
-
-
-def atlas_arrays(result) -> dict:
-    """c, every member's final loss and signs, and each component's best member (NaN where none)."""
-    import numpy as np
-
-    rows = result.components + [result.reference]
-    out = {"c": result.c, "losses": np.stack([r.losses for r in rows]), "start_signs": result.start_signs,
-           "end_signs": result.end_signs, "hopped": result.hopped.astype(np.int8)}
-    template = result.own_params
-    for key in ("hidden_weight", "hidden_bias", "output_weight", "output_bias"):
-        like = getattr(template, key)
-        if like is None:
-            continue
-        out[f"best_{key}"] = np.stack([np.asarray(getattr(r.best, key), np.float64) if r.best is not None
-                                       else np.full(np.shape(like), np.nan) for r in rows])
-    return out
 
 
 def redraw(args: argparse.Namespace) -> int:
