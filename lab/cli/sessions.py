@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sessions import Store, StoreError
 from sessions import open_store as _open_store
-from sessions.store import STATUSES, SessionInfo
+from sessions.info import STATUSES, SessionInfo
 
 STORE_HELP = "session store directory (default: $RELULAB_STORE, else the user data directory)"
 
