@@ -124,3 +124,28 @@ def test_ctrl_c_stops_reports_and_exits_130(tmp_path):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
     assert "status: interrupted" in out and "session" in out
+
+
+def test_experiment_atlas_floors_respect_the_sign_bounds(capsys, tmp_path):
+    assert main(["experiment", "atlas", "--restarts", "4", "--steps", "300", "--json", "--device", "cpu",
+                 "--out", str(tmp_path / "out")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    s = report["summary"]
+    toy, bc = s["toy"], s["breast-cancer"]
+    # A component whose pathological neurons are all negative computes f <= 0 (no output bias),
+    # all positive f >= 0: no member can go below the best such a function can do.
+    assert toy["floors_by_positive"]["0"] >= toy["negative_bound"] - 1e-12
+    assert toy["negative_bound"] == pytest.approx(np.mean(X**2))
+    assert bc["floors_by_positive"]["0"] >= bc["negative_bound"] - 1e-6
+    assert bc["floors_by_positive"]["8"] >= bc["positive_bound"] - 1e-6
+    assert set(bc["floors_by_positive"]) == {str(k) for k in range(9)}
+    assert toy["own"] == "1+1-" and bc["own"] == "0+8-"
+    assert len(report["cells"]) == (3 + 1) + (9 + 1)
+    assert any(line.startswith("breast cancer, l = l_- = 8") for line in s["conclusions"])
+    assert isinstance(report["session"], str)
+    assert (tmp_path / "out" / "atlas.csv").read_text().startswith("part,component,positive,floor")
+
+
+def test_experiment_restarts_only_for_the_atlas(capsys):
+    assert main(["experiment", "toy", "--restarts", "3", "--no-save"]) == 2
+    assert "--restarts: not used by the toy experiment" in capsys.readouterr().err
