@@ -92,13 +92,36 @@ def classify_params(params: Params) -> Classification:
     return classify(conserved(params), output_sign(v), W.shape[1], v.shape[0], scale)
 
 
-def rebalance_factors(w2: np.ndarray, v2: np.ndarray, target: np.ndarray) -> np.ndarray:
+def rebalance_factors(w2, v2, target):
     """Per-neuron a with a^2 ||W||^2 - ||v||^2 / a^2 = target: (W, v) -> (a W, v / a).
 
-    a^2 = (c + sqrt(c^2 + 4 A B)) / (2 A) with A = ||W||^2, B = ||v||^2 (docs/science.md, projected GD).
-    Works on numpy arrays or torch tensors alike. A dead neuron (A = 0) is left alone.
+    With A = ||W||^2, B = ||v||^2 and x = a^2, A x^2 - c x - B = 0 has the positive root
+    x = (c + s) / (2A) = 2B / (s - c), s = sqrt(c^2 + 4AB). The first form cancels when c < 0 and
+    A << |c| (x would round to 0), the second when c > 0 and B << c; each is used on the side
+    where it adds two non-negative numbers. So A = 0 with c < 0 (x = B / |c|: W stays 0, v is
+    rescaled) and B = 0 with c > 0 (x = c / A) are exact. Where no a exists (A = 0 and c >= 0,
+    B = 0 and c <= 0) the neuron is left alone (a = 1). Works on numpy arrays or torch tensors.
     """
-    safe = w2 + (w2 == 0)
-    a2 = (target + (target * target + 4 * w2 * v2) ** 0.5) / (2 * safe)
-    a2 = a2 * (w2 != 0) + (w2 == 0)
-    return a2**0.5
+    torch_like = not isinstance(w2, np.ndarray) and hasattr(w2, "new_tensor")
+    where = _torch_where if torch_like else np.where
+    hypot = _torch_hypot if torch_like else np.hypot
+    s = hypot(target, 2 * (w2 * v2) ** 0.5)  # sqrt(c^2 + 4AB) without overflow in c^2
+    positive = target >= 0
+    num = where(positive, target + s, 2 * v2)
+    den = where(positive, 2 * w2, s - target)
+    solvable = den > 0
+    x = where(solvable, num / where(solvable, den, 1 + 0 * den), 1 + 0 * den)
+    x = where(x > 0, x, 1 + 0 * x)  # B = 0 with c = 0 would give a = 0: no rescaling reaches it
+    return x**0.5
+
+
+def _torch_where(cond, a, b):
+    import torch
+
+    return torch.where(cond, a, b)
+
+
+def _torch_hypot(a, b):
+    import torch
+
+    return torch.hypot(a, b)

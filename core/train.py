@@ -199,8 +199,17 @@ class Sweep:
             self.project()
 
     def project(self) -> None:
-        """Rescale every neuron back onto its initial quadric c_k = c_k(0); the function is unchanged."""
-        a = rebalance_factors(self.w.incoming_sq(), self.w.outgoing_sq(), self.c0)
+        """Rescale every neuron onto its quadric c_k = c_k(0) (1 - lr lambda)^(2t); the function is unchanged.
+
+        Weight decay multiplies W_k and v_k by 1 - lr lambda each step, so it multiplies c_k by
+        (1 - lr lambda)^2 exactly; the projection removes only the gradient step's O(lr^2) drift.
+        Without weight decay the target is c_k(0).
+        """
+        t = self.config.train
+        target = self.c0
+        if t.weight_decay:
+            target = self.c0 * (1.0 - t.lr * t.weight_decay) ** (2 * self.steps_done)
+        a = rebalance_factors(self.w.incoming_sq(), self.w.outgoing_sq(), target)
         self.w.W.mul_(a[:, :, None])
         self.w.V.div_(a[:, None, :])
 

@@ -116,3 +116,30 @@ def test_bias_counts_in_w_k():
 def test_rebalance_factor_lands_on_the_target_quadric(a, b, target):
     s = rebalance_factors(np.array(a), np.array(b), np.array(target))
     assert np.isclose(s**2 * a - b / s**2, target, atol=1e-9 * (a + b + abs(target)))
+
+
+@pytest.mark.parametrize("A", [1e-3, 1e-6, 1e-9, 1e-12, 1e-16])
+def test_rebalance_factor_keeps_a_small_pathological_neuron_where_it_is(A):
+    """A neuron already on its quadric needs a = 1; x = (c + s) / 2A cancels to 0 for c < 0, A << |c|."""
+    B = 0.64
+    a = rebalance_factors(np.array(A), np.array(B), np.array(A - B))
+    assert abs(a - 1.0) < 1e-12
+
+
+def test_rebalance_factor_edge_cases_have_exact_answers():
+    # A = 0, c < 0: W stays 0 and ||v||^2 / a^2 = |c|, so a^2 = B / |c|.
+    a = rebalance_factors(np.array([0.0]), np.array([0.64]), np.array([-0.16]))
+    assert np.isclose(a[0] ** 2, 4.0, rtol=1e-15)
+    # B = 0, c > 0: a^2 A = c.
+    a = rebalance_factors(np.array([4.0]), np.array([0.0]), np.array([1.0]))
+    assert np.isclose(a[0] ** 2, 0.25, rtol=1e-15)
+    # No rescaling reaches c >= 0 from W = 0, nor c <= 0 from v = 0 (W != 0): left alone.
+    a = rebalance_factors(np.array([0.0, 0.0, 1.0, 1.0]), np.array([1.0, 0.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.0, -1.0]))
+    assert a.tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_rebalance_factor_on_torch_tensors_matches_numpy():
+    A, B, c = np.array([1e-12, 2.0, 0.0, 3.0]), np.array([0.64, 1e-12, 0.5, 0.0]), np.array([-0.5, 1.5, -0.25, 2.0])
+    ours = rebalance_factors(torch.tensor(A), torch.tensor(B), torch.tensor(c)).numpy()
+    assert np.allclose(ours, rebalance_factors(A, B, c), rtol=1e-15)
+    assert np.allclose(ours**2 * A - B / ours**2, c, rtol=1e-12, atol=0)

@@ -225,3 +225,41 @@ def test_a_big_network_is_evaluated_in_small_batches():
     per_snapshot = (1024 * 31 + 1024 + 1 + 569 * (2 * 1024 + 1)) * 4
     assert trainer._pending_limit() == PENDING_BYTES // per_snapshot < 20
     assert max(len(b) for b in batches) <= PENDING_BYTES // per_snapshot
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 1e-5)])
+def test_projected_gd_keeps_c_for_neurons_of_any_size_dead_ones_included(dtype, rtol):
+    """||W_k|| from 1 down to 0; neurons 1..5 are dead (w = 0, b <= 0: z <= 0 on every sample)."""
+    from core.snapshot import Params
+
+    w_norms = [1.0, 1e-1, 1e-3, 1e-5, 1e-8, 0.0]
+    params = Params(
+        hidden_weight=np.array([[0.7], [0.0], [0.0], [0.0], [0.0], [0.0]]),
+        hidden_bias=np.array([0.3] + [-n for n in w_norms[1:]]),
+        output_weight=np.array([[0.8, -0.8, 0.8, -0.8, 0.8, -0.8]]),
+    )
+    config = cfg(model={"hidden": 6}, data={"name": "abs", "samples": 32},
+                 train={"optimizer": "projected_gd", "lr": 0.05, "steps": 200, "dtype": dtype, "log_every": 10})
+    trainer = Trainer(config, params=params)
+    c0 = trainer.sweep.c0[0].double().numpy()
+    assert (c0 < 0).all()
+    snaps = list(trainer.run())
+    assert trainer.status == "completed"
+    for s in snaps:
+        assert np.all(np.abs(s.c - c0) <= rtol * np.abs(c0)), (s.step, s.c, c0)
+
+
+def test_projected_gd_with_weight_decay_follows_the_decayed_quadric():
+    """W_k, v_k <- (1 - lr lambda)(W_k, v_k) - lr grad: the decay scales c_k by (1 - lr lambda)^2 per step."""
+    lam, lr, steps = 0.1, 0.01, 500
+    train = {"lr": lr, "steps": steps, "weight_decay": lam, "dtype": "float64", "log_every": 50}
+    config = cfg(model={"hidden": 2}, init={"signs": "+-"}, data={"name": "abs"}, train={**train, "optimizer": "projected_gd"})
+    trainer = Trainer(config)
+    c0 = trainer.sweep.c0[0].numpy()
+    for s in trainer.run():
+        law = c0 * (1 - lr * lam) ** (2 * s.step)
+        assert np.allclose(s.c, law, rtol=1e-10, atol=0), (s.step, s.c, law)
+    # Plain GD is the same law plus its O(lr^2) drift; the flow's e^{-2 lambda t} is close too.
+    plain = list(Trainer(cfg(model={"hidden": 2}, init={"signs": "+-"}, data={"name": "abs"}, train=train)).run())[-1]
+    assert np.allclose(plain.c, s.c, rtol=5e-2)
+    assert np.allclose(s.c, c0 * np.exp(-2 * lam * lr * steps), rtol=1e-3)
