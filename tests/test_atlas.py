@@ -177,3 +177,12 @@ def test_numbers_depend_on_the_seed_only():
     b = atlas(config, restarts=3, steps=100, seed=5, device="cpu")
     assert np.array_equal(a.start_signs, b.start_signs)
     assert all(np.array_equal(x.losses, y.losses, equal_nan=True) for x, y in zip(a.components, b.components))
+
+
+def test_best_members_end_on_the_quadrics_they_started_on(toy):
+    # Projected GD in float64 keeps every c_k; the stored best member is a point of H(c).
+    from core.invariants import conserved
+
+    for component in toy.components:
+        assert np.allclose(conserved(component.best), toy.c, rtol=1e-10, atol=1e-12)
+    assert np.allclose(conserved(toy.reference.best), np.abs(toy.c), rtol=1e-10, atol=1e-12)
