@@ -7,7 +7,7 @@ alone (--sample, default 32 of the 320) and the per-member time is scaled to all
 final losses of those members are compared with the batched ones (same numbers up to float32
 rounding of a different GEMM blocking).
 
-    python bench/bench_atlas.py [--restarts 32] [--steps 2000] [--sample 32] [--device cpu]
+    python bench/bench_atlas.py [--restarts 32] [--steps 2000] [--sample 32] [--device cpu] [--threads N]
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--sample", type=int, default=32, help="members trained one by one (0: all)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     config = breast_cancer_config(args.steps, args.device)
 
     started = time.perf_counter()
