@@ -134,3 +134,22 @@ def test_experiment_screen_runs_the_atlas_experiment():
             assert "toy: both neurons positive" in text_of(screen, "#exp-summary")
 
     asyncio.run(body())
+
+
+def test_a_long_run_gets_its_atlas_in_capped_steps():
+    from lab.screens.atlas_screen import CONSOLE_MAX_STEPS
+
+    config = replace(load_config(ROOT / "examples/abs_obstructed.toml"), "train", steps=5_000_000)
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(AtlasScreen(config, restarts=2))
+
+    async def body():
+        app = Host()
+        async with app.run_test(size=WIDE) as pilot:
+            await wait_until(pilot, lambda: app.screen.report is not None, what="the atlas")
+            assert app.screen.report["steps"] == CONSOLE_MAX_STEPS
+            assert "<- this run" in text_of(app.screen, "#atlas-bars")  # no loss yet: no marker, still the own row
+
+    asyncio.run(body())

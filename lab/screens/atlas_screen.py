@@ -1,6 +1,7 @@
 """Atlas: the floor of every component of H(c) for the current run's config, computed in a worker.
 
-Opened with F7 from the live screen (the running config) or a replay (the session's config). A bar
+Opened with F7 from the live screen (the running config) or a replay (the session's config), with
+the config's steps (at most CONSOLE_MAX_STEPS) and lr and CONSOLE_RESTARTS restarts. A bar
 per effective component shows its floor; the run's own component is highlighted and its current
 loss is marked on its bar. The numbers are core/atlas.py, the same as `relulab atlas CONFIG.toml`;
 the atlas is recorded in the session store as a session of kind "atlas".
@@ -24,6 +25,7 @@ from core.errors import UserError
 from lab.widgets.key_bar import KeyBar
 
 CONSOLE_RESTARTS = 16  # half the CLI's default: the console's atlas should come back in seconds
+CONSOLE_MAX_STEPS = 5000  # a run of millions of steps still gets its atlas in seconds
 PROGRESS_SECONDS = 0.2  # at most this often a progress message to the UI thread
 
 
@@ -56,6 +58,7 @@ minus the lowest floor; the reference is the same network with every c_k made >=
                  restarts: int = CONSOLE_RESTARTS) -> None:
         super().__init__()
         self.config = config
+        self.steps = min(config.train.steps, CONSOLE_MAX_STEPS)
         self.current_loss = current_loss or (lambda: None)
         self.store = store
         self.restarts = restarts
@@ -64,7 +67,7 @@ minus the lowest floor; the reference is the same network with every c_k made >=
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"relulab · atlas of {summary(self.config)}", style="bold"), id="atlas-title")
-        yield ProgressBar(total=self.config.train.steps, show_eta=False, id="atlas-progress")
+        yield ProgressBar(total=self.steps, show_eta=False, id="atlas-progress")
         yield Static("", id="atlas-status")
         yield Static("", id="atlas-bars")
         yield Static("", id="atlas-summary")
@@ -94,7 +97,9 @@ minus the lowest floor; the reference is the same network with every c_k made >=
         from lab.atlas_report import record_atlas
 
         stop = self.stop_event
-        self.app.call_from_thread(self.set_status, f"training {self.restarts} starting points per component…")
+        capped = f" (capped from {self.config.train.steps:,})" if self.steps < self.config.train.steps else ""
+        self.app.call_from_thread(self.set_status, f"training {self.restarts} starting points per component for "
+                                                   f"{self.steps:,} steps{capped}…")
         last = [0.0]
 
         def progress(done: int, total: int) -> None:
@@ -104,7 +109,7 @@ minus the lowest floor; the reference is the same network with every c_k made >=
                 self.app.call_from_thread(self.set_progress, done)
 
         try:
-            result = atlas(self.config, restarts=self.restarts, stop=stop, progress=progress)
+            result = atlas(self.config, restarts=self.restarts, steps=self.steps, stop=stop, progress=progress)
         except UserError as e:
             self.app.call_from_thread(self.set_status, str(e), "bold red")
             return
@@ -117,7 +122,8 @@ minus the lowest floor; the reference is the same network with every c_k made >=
         note = f"{result.status} in {result.seconds:.1f} s on {result.device}"
         if self.store is not None:
             try:
-                sid = record_atlas(self.store, atlas_config(self.config), result, report, f"atlas of {summary(self.config)}")
+                sid = record_atlas(self.store, atlas_config(self.config, steps=self.steps), result, report,
+                                   f"atlas of {summary(self.config)}")
                 note += f"; recorded as session {sid}"
             except Exception as e:  # the atlas is still shown
                 note += f"; not recorded: {e}"
@@ -135,7 +141,7 @@ minus the lowest floor; the reference is the same network with every c_k made >=
         if not self.is_attached:
             return
         self.report = report
-        self.query_one("#atlas-progress", ProgressBar).update(progress=self.config.train.steps)
+        self.query_one("#atlas-progress", ProgressBar).update(progress=self.steps)
         self.set_status(note)
         self.draw()
 
