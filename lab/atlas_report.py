@@ -39,4 +39,66 @@ def record_atlas(store, config, result, report: dict, name: str) -> str:
     except BaseException:
         writer.finish("failed")
         raise
+    remember(config, report, writer.id)
     return writer.id
+
+
+# -- the floor of a run's own component, for the classification pane ----------------------------
+
+# What is known in this process: atlas key -> (own component name, its floor, session id or None).
+# Filled by `remember` (an atlas computed here) and, once per store, by reading the store's atlases.
+_known: dict[tuple, tuple[str, float, str | None]] = {}
+_scanned: set[str] = set()
+
+
+def atlas_key(config, c) -> tuple:
+    """Same architecture, initialisation, data and loss, and the same c to 5 significant digits
+    (a float32 run reports its c rounded; the atlas computes it in float64)."""
+    from core.config import config_to_dict
+
+    d = config_to_dict(config)
+    sections = tuple(sorted((s, tuple(sorted((k, repr(v)) for k, v in d[s].items()))) for s in ("model", "init", "data")))
+    return sections, config.train.loss, tuple(f"{float(x):.5g}" for x in c)
+
+
+def remember(config, report: dict, session: str | None) -> None:
+    own = next((r for r in report.get("components", []) if r.get("own")), None)
+    if own is not None and own.get("floor") is not None:
+        _known[atlas_key(config, report["c"])] = (own["name"], float(own["floor"]), session)
+
+
+def _scan(store_path) -> None:
+    """Every atlas recorded in the store at `store_path`, read once per store; a damaged one is skipped."""
+    where = str(store_path)
+    if where in _scanned:
+        return
+    _scanned.add(where)
+    try:
+        from sessions import Store
+
+        store = Store(store_path)
+        infos = [i for i in store.list() if i.kind == "atlas" and i.status in ("completed", "diverged")]
+    except Exception:
+        return
+    for info in infos:
+        try:
+            session = store.load(info.id)
+            if session.config is not None:
+                remember(session.config, session.json("atlas"), info.id)
+        except Exception:
+            continue
+
+
+def component_floor_line(store_path, config, initial) -> str | None:
+    """"floor of this component 1+1-: 0.0859 (atlas 3f2a1b0c)" once an atlas of the same config and
+    c exists (computed in this process, or recorded in the store at `store_path` when this process
+    first looked); None otherwise. `initial` is the run's initial Classification."""
+    if config is None or initial is None:
+        return None
+    if store_path is not None:
+        _scan(store_path)
+    found = _known.get(atlas_key(config, initial.c))
+    if found is None:
+        return None
+    name, floor, session = found
+    return f"floor of this component {name}: {floor:.4g}" + (f" (atlas {session})" if session else "")

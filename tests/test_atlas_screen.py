@@ -29,6 +29,12 @@ async def wait_until(pilot, condition, timeout: float = 60.0, what: str = "condi
         await pilot.pause(0.05)
 
 
+def classification(app) -> str:
+    from lab.widgets.classification_panel import ClassificationPanel
+
+    return str(app.screen.query_one(ClassificationPanel).query_one("#summary").render())
+
+
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
@@ -56,6 +62,10 @@ def test_f7_on_the_live_run_draws_floors_and_marks_its_component():
             assert sorted(i.kind for i in app.store.list()) == ["atlas", "run"]
             await pilot.press("escape")
             assert not isinstance(app.screen, AtlasScreen)
+            # Back on the live screen, the classification pane now knows its component's floor.
+            floor = screen.report["components"][1]["floor"]
+            await wait_until(pilot, lambda: f"floor of this component 1+1-: {floor:.4g}" in classification(app),
+                             what="the floor line")
 
     asyncio.run(body())
 
@@ -76,6 +86,29 @@ def test_f7_on_a_replay_maps_the_recorded_config(tmp_path, capsys):
                              what="the atlas")
             assert app.screen.report["own"] == "1+1-"
             assert app.screen.report["steps"] == 300  # the recorded config's own budget
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: "floor of this component 1+1-" in classification(app), what="the floor")
+
+    asyncio.run(body())
+
+
+def test_a_recorded_atlas_shows_in_the_replay_classification(tmp_path, capsys):
+    store = tmp_path / "s"
+    assert main(["run", str(ROOT / "examples/abs_obstructed.toml"), "--steps", "300", "--json",
+                 "--store", str(store)]) == 0
+    sid = json.loads(capsys.readouterr().out)["session"]
+    assert main(["atlas", str(ROOT / "examples/abs_obstructed.toml"), "--restarts", "4", "--json",
+                 "--store", str(store)]) == 0
+    atlas_id = json.loads(capsys.readouterr().out)["session"]
+
+    async def body():
+        app = RelulabApp(store_path=str(store), replay=sid, prewarm=False)
+        async with app.run_test(size=WIDE) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None,
+                             what="the replay")
+            await pilot.press("4")  # the classification pane
+            await wait_until(pilot, lambda: f"(atlas {atlas_id})" in classification(app), what="the floor line")
+            assert "floor of this component 1+1-: 0.0859" in classification(app)
 
     asyncio.run(body())
 
