@@ -263,3 +263,37 @@ def test_projected_gd_with_weight_decay_follows_the_decayed_quadric():
     plain = list(Trainer(cfg(model={"hidden": 2}, init={"signs": "+-"}, data={"name": "abs"}, train=train)).run())[-1]
     assert np.allclose(plain.c, s.c, rtol=5e-2)
     assert np.allclose(s.c, c0 * np.exp(-2 * lam * lr * steps), rtol=1e-3)
+
+
+def test_sweep_and_trainer_classify_a_nearly_balanced_neuron_alike():
+    """|c_k| = 1e-9 of ||W_k||^2 + ||v_k||^2 is balanced for every caller (one tolerance)."""
+    from core.snapshot import Params
+
+    params = Params(hidden_weight=np.array([[0.6, 0.0], [1.0, 0.5]]), hidden_bias=np.array([0.8, 0.0]),
+                    output_weight=np.array([[-np.sqrt(1.0 + 1e-9), 2.0]]))
+    config = cfg(model={"hidden": 2}, data={"name": "teacher"},
+                 train={"steps": 1, "dtype": "float64"})
+    trainer = Trainer(config, params=params)
+    result = sweep(config, params=[params], dataset=trainer.dataset)
+    assert trainer.initial.status == ["balanced", "pathological"]
+    assert (result.components[0], result.effective_components[0]) == (trainer.initial.components, trainer.initial.effective_components) == (2, 2)
+
+
+def test_a_free_neuron_whose_w_changes_sign_with_d_eff_one_is_a_hop():
+    """d_eff = 1: a free neuron's pieces are w > 0 and w < 0. One sample x = 1, y = 0, mse:
+    dL/dw = 2 v (w x) ... = v, dL/dv = w, so lr 4 takes (w, v) = (1, 0.5) to (-1, -3.5)."""
+    from core.data import Dataset
+    from core.snapshot import Params
+
+    data = Dataset("one", np.array([[1.0]]), np.array([[0.0]]), None, None)
+    params = Params(hidden_weight=np.array([[1.0]]), hidden_bias=None, output_weight=np.array([[0.5]]))
+    config = cfg(model={"hidden": 1, "bias": False}, data={"name": "teacher"},
+                 train={"lr": 4.0, "steps": 1, "dtype": "float64", "log_every": 1})
+    trainer = Trainer(config, dataset=data, params=params)
+    assert trainer.initial.signs == "/+"
+    snaps = list(trainer.run())
+    assert [(h.step, h.neuron, h.sign_before, h.sign_after) for h in trainer.hops] == [(1, 0, 1, -1)]
+    assert trainer.hops[0].c_before > 0
+    result = sweep(config, params=[params], dataset=data, log_every=1)
+    assert result.hops.tolist() == [1]
+    assert snaps[0].signs == "/+"
