@@ -32,7 +32,8 @@ from core.config import HOMOGENEOUS, Config, replace
 from core.data import Dataset, load_dataset
 from core.errors import UserError
 from core.init import initial_params
-from core.invariants import BALANCED_RTOL, classify_params
+from core import invariants
+from core.invariants import EVEN_ACTIVATIONS, ODD_ACTIVATIONS, classify_params, scale_of, status_codes
 from core.snapshot import Params
 from core.train import SMALL_STEP, Sweep, device_label, resolve_device, threads_for, unstack
 
@@ -48,11 +49,17 @@ class Split:
     """Which neurons' quadrics have two pieces, and which of those splits the function can see."""
 
     c: np.ndarray  # (l,) the c_k the atlas is drawn for
-    status: list[str]  # pathological / balanced / free per neuron
+    codes: np.ndarray  # (l,) -1 pathological, 0 balanced, +1 free (core.invariants.status_codes)
+    d_eff: int
+    outputs: int
     pathological: list[int]  # split pathological neurons (outputs = 1): the sign of v_k decides
     free: list[int]  # split free neurons (d_eff = 1): the sign of w_k decides
-    pathological_matters: bool  # False for linear: (W_k, v_k) -> (-W_k, -v_k) keeps the function
-    free_matters: bool  # False for linear and abs: W_k -> -W_k keeps the function
+    pathological_matters: bool  # False for an odd activation: (W_k, v_k) -> (-W_k, -v_k) keeps f
+    free_matters: bool  # False for odd and even activations: W_k -> -W_k keeps f (up to v's sign)
+
+    @property
+    def status(self) -> list[str]:
+        return [{-1: "pathological", 0: "balanced", 1: "free"}[int(k)] for k in self.codes]
 
     @property
     def components(self) -> int:
@@ -67,19 +74,18 @@ class Split:
         return n * m
 
 
-def split_neurons(c: np.ndarray, d_eff: int, outputs: int, activation: str, negative_slope: float = 0.01,
-                  scale: np.ndarray | None = None) -> Split:
-    """The split neurons of H(c). `scale` (||W_k||^2 + ||v_k||^2) sets the tolerance for balanced."""
+def split_neurons(c: np.ndarray, d_eff: int, outputs: int, activation: str, scale: np.ndarray | None = None) -> Split:
+    """The split neurons of H(c), by the one balanced rule of core.invariants relative to `scale`
+    (||W_k||^2 + ||v_k||^2); without a scale only an exact zero is balanced."""
     c = np.asarray(c, np.float64)
-    tol = 0.0 if scale is None else BALANCED_RTOL * np.asarray(scale, np.float64)
-    status = np.where(np.abs(c) <= tol, "balanced", np.where(c < 0, "pathological", "free")).tolist()
-    linear = activation == "linear" or (activation == "leaky_relu" and negative_slope == 1.0)
+    codes = status_codes(c, np.zeros_like(c) if scale is None else scale)
+    split, _ = invariants.deciding_signs(codes, np.ones_like(c), np.ones_like(c), d_eff, outputs)
     return Split(
-        c=c, status=status,
-        pathological=[k for k, s in enumerate(status) if s == "pathological" and outputs == 1],
-        free=[k for k, s in enumerate(status) if s == "free" and d_eff == 1],
-        pathological_matters=not linear,
-        free_matters=not linear and activation != "abs",
+        c=c, codes=codes, d_eff=d_eff, outputs=outputs,
+        pathological=[int(k) for k in np.flatnonzero(split & (codes < 0))],
+        free=[int(k) for k in np.flatnonzero(split & (codes > 0))],
+        pathological_matters=activation not in ODD_ACTIVATIONS,
+        free_matters=activation not in ODD_ACTIVATIONS + EVEN_ACTIVATIONS,
     )
 
 
@@ -87,12 +93,14 @@ def deciding_signs(W: np.ndarray, V: np.ndarray, split: Split) -> np.ndarray:
     """(N, l) sign of each split neuron's deciding coordinate (v_k or w_k), 0 for unsplit neurons.
 
     W: (N, l, d_eff), V: (N, e, l)."""
-    signs = np.zeros(W.shape[:2], np.int8)
-    if split.pathological:
-        signs[:, split.pathological] = np.where(V[:, 0, split.pathological] > 0, 1, -1)
-    if split.free:
-        signs[:, split.free] = np.where(W[:, split.free, 0] > 0, 1, -1)
+    codes = np.broadcast_to(split.codes, W.shape[:2])
+    _, signs = invariants.deciding_signs(codes, V[:, 0, :], W[:, :, 0], split.d_eff, split.outputs)
     return signs
+
+
+def component_name(signs: np.ndarray, split: Split) -> str:
+    """One point's component in relulab's notation (core.invariants.component_name): "+-", "+-/+"."""
+    return invariants.component_name(split.codes, signs != 0, signs)
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,7 @@ class ComponentResult:
     losses: np.ndarray  # (R,) final train loss per member, NaN for a member that hopped or diverged
     hopped: int
     diverged: int
-    signs: str  # deciding signs of the best member, one character per neuron ('.' where unsplit)
+    signs: str  # the best member's component in relulab's notation ("+-", "+-/+"; core.invariants)
     best: Params | None = field(default=None, repr=False)
     best_test_loss: float | None = None
 
@@ -350,13 +358,13 @@ def plan_atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int |
     own_c = classify_params(own).c
     if c is None:
         c = own_c
-        scale = np.sum(own.incoming**2, axis=1) + np.sum(np.asarray(own.output_weight, np.float64) ** 2, axis=0)
+        scale = scale_of(own)
     else:
         c = np.asarray(c, np.float64).reshape(-1)
         if len(c) != m.hidden or not np.all(np.isfinite(c)):
             raise UserError(f"c: must be {m.hidden} finite numbers, one per hidden neuron")
         scale = None
-    split = split_neurons(c, d_eff, outputs, m.activation, m.negative_slope, scale)
+    split = split_neurons(c, d_eff, outputs, m.activation, scale)
     check_atlas_input(cfg, split, restarts, max_components)
     classes = component_classes(split)
     minor = minor_norms(own, c)
@@ -364,7 +372,7 @@ def plan_atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int |
     rng = np.random.default_rng(seed)
     drawn = [draw_on_quadrics(rng, c, minor, class_signs(rng, cls, split, restarts), d_eff, outputs) for cls in classes]
     ref_c = np.abs(c)
-    reference_split = split_neurons(ref_c, d_eff, outputs, m.activation, m.negative_slope)
+    reference_split = split_neurons(ref_c, d_eff, outputs, m.activation, scale)
     drawn.append(draw_on_quadrics(rng, ref_c, minor, np.zeros((restarts, len(c)), np.int8), d_eff, outputs))
     W, V = np.concatenate([w for w, _ in drawn]), np.concatenate([v for _, v in drawn])
     start_signs = np.concatenate([deciding_signs(W[:-restarts], V[:-restarts], split),
@@ -416,7 +424,7 @@ def atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None
         if np.any(np.isfinite(kept_losses)):
             i = part.start + int(np.nanargmin(kept_losses))
             best = unstack(sweep.w, i, cfg.model.bias)
-            signs = "".join("." if s == 0 else "+" if s > 0 else "-" for s in end_signs[i])
+            signs = component_name(end_signs[i], plan.split if part.start < len(plan.classes) * R else plan.reference_split)
             best_test = None if test is None else float(test[i])
         return ComponentResult(name=name, positive=cls.positive if cls else None,
                                free_positive=cls.free_positive if cls else None, losses=kept_losses,
