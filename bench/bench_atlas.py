@@ -13,10 +13,15 @@ rounding of a different GEMM blocking).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from core.atlas import atlas, plan_atlas, train_members
 from core.config import load_config, replace
@@ -24,7 +29,7 @@ from core.train import Sweep, resolve_device
 
 
 def breast_cancer_config(steps: int, device: str):
-    config = load_config("examples/breast_cancer.toml")
+    config = load_config(REPO / "examples" / "breast_cancer.toml")
     config = replace(config, "init", pathological=8, signs="-" * 8)
     return replace(config, "train", steps=steps, device=device)
 

@@ -128,7 +128,7 @@ def test_ctrl_c_stops_reports_and_exits_130(tmp_path):
 
 def test_experiment_atlas_floors_respect_the_sign_bounds(capsys, tmp_path):
     assert main(["experiment", "atlas", "--restarts", "4", "--steps", "300", "--json", "--device", "cpu",
-                 "--out", str(tmp_path / "out")]) == 0
+                 "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig")]) == 0
     report = json.loads(capsys.readouterr().out)
     s = report["summary"]
     toy, bc = s["toy"], s["breast-cancer"]
@@ -144,6 +144,8 @@ def test_experiment_atlas_floors_respect_the_sign_bounds(capsys, tmp_path):
     assert any(line.startswith("breast cancer, l = l_- = 8") for line in s["conclusions"])
     assert isinstance(report["session"], str)
     assert (tmp_path / "out" / "atlas.csv").read_text().startswith("part,component,positive,floor")
+    assert str(tmp_path / "fig" / "atlas_floors.png") in report["files"]
+    assert (tmp_path / "fig" / "atlas_floors.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_experiment_restarts_only_for_the_atlas(capsys):
