@@ -28,11 +28,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core import invariants
 from core.config import HOMOGENEOUS, Config, replace
 from core.data import Dataset, load_dataset
 from core.errors import UserError
 from core.init import initial_params
-from core import invariants
 from core.invariants import EVEN_ACTIVATIONS, ODD_ACTIVATIONS, classify_params, scale_of, status_codes
 from core.snapshot import Params
 from core.train import SMALL_STEP, Sweep, device_label, resolve_device, threads_for, unstack
@@ -89,8 +89,9 @@ def split_neurons(c: np.ndarray, d_eff: int, outputs: int, activation: str, scal
     )
 
 
-def deciding_signs(W: np.ndarray, V: np.ndarray, split: Split) -> np.ndarray:
-    """(N, l) sign of each split neuron's deciding coordinate (v_k or w_k), 0 for unsplit neurons.
+def points_signs(W: np.ndarray, V: np.ndarray, split: Split) -> np.ndarray:
+    """(N, l) sign of each split neuron's deciding coordinate (v_k or w_k) at N points, 0 for
+    unsplit neurons (core.invariants.deciding_signs against the split of H(c)).
 
     W: (N, l, d_eff), V: (N, e, l)."""
     codes = np.broadcast_to(split.codes, W.shape[:2])
@@ -375,14 +376,14 @@ def plan_atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int |
     reference_split = split_neurons(ref_c, d_eff, outputs, m.activation, scale)
     drawn.append(draw_on_quadrics(rng, ref_c, minor, np.zeros((restarts, len(c)), np.int8), d_eff, outputs))
     W, V = np.concatenate([w for w, _ in drawn]), np.concatenate([v for _, v in drawn])
-    start_signs = np.concatenate([deciding_signs(W[:-restarts], V[:-restarts], split),
-                                  deciding_signs(W[-restarts:], V[-restarts:], reference_split)])
+    start_signs = np.concatenate([points_signs(W[:-restarts], V[:-restarts], split),
+                                  points_signs(W[-restarts:], V[-restarts:], reference_split)])
     bias = m.bias
     members = [Params(hidden_weight=W[i, :, :d_eff - bias] if bias else W[i], hidden_bias=W[i, :, -1] if bias else None,
                       output_weight=V[i], output_bias=own.output_bias) for i in range(len(W))]
     own_class = None
     if np.array_equal(c, own_c):
-        own_signs = deciding_signs(own.incoming[None], np.asarray(own.output_weight, np.float64)[None], split)[0]
+        own_signs = points_signs(own.incoming[None], np.asarray(own.output_weight, np.float64)[None], split)[0]
         own_class = classes.index(class_of(own_signs, split))
     return AtlasPlan(cfg, dataset, c, split, reference_split, classes, restarts, seed, members, start_signs, own,
                      own_class)
@@ -415,8 +416,8 @@ def atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None
     keep = ~hopped & ~diverged
     W_end = sweep.w.W.cpu().numpy().astype(np.float64)
     V_end = sweep.w.V.cpu().numpy().astype(np.float64)
-    end_signs = np.concatenate([deciding_signs(W_end[:-R], V_end[:-R], plan.split),
-                                deciding_signs(W_end[-R:], V_end[-R:], plan.reference_split)])
+    end_signs = np.concatenate([points_signs(W_end[:-R], V_end[:-R], plan.split),
+                                points_signs(W_end[-R:], V_end[-R:], plan.reference_split)])
 
     def row(name, cls, part: slice) -> ComponentResult:
         kept_losses = np.where(keep[part], losses[part], np.nan)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.atlas import (
-    atlas, class_of, class_signs, component_classes, deciding_signs, draw_on_quadrics, split_neurons,
+    atlas, class_of, class_signs, component_classes, draw_on_quadrics, points_signs, split_neurons,
 )
 from core.config import config_from_dict, load_config, replace
 from core.errors import UserError
@@ -123,7 +123,7 @@ def test_deciding_signs_read_v_for_pathological_and_w_for_free_neurons():
     split = split_neurons(np.array([-1.0, 1.0, 0.0]), 1, 1, "relu")
     W = np.array([[[3.0], [-2.0], [1.0]]])
     V = np.array([[[-1.0, 5.0, 1.0]]])
-    assert deciding_signs(W, V, split).tolist() == [[-1, -1, 0]]
+    assert points_signs(W, V, split).tolist() == [[-1, -1, 0]]
 
 
 def test_one_component_when_no_neuron_is_split():
