@@ -283,13 +283,13 @@ class Atlas:
             "reference_floor": self.reference.to_dict()["floor"],
             "reference": self.reference.to_dict(),
             "c": [float(x) for x in self.c],
-            "status": self.split.status,
+            "neuron_status": self.split.status,
             "split_pathological": self.split.pathological,
             "split_free": self.split.free,
             "connected_components": self.split.components,
             "effective_components": self.split.effective,
             "restarts": self.restarts, "steps": self.steps, "lr": self.lr, "seed": self.seed,
-            "run_status": self.status, "device": self.device, "seconds": round(self.seconds, 3),
+            "status": self.status, "device": self.device, "seconds": round(self.seconds, 3),
         }
 
 

@@ -26,7 +26,7 @@ def atlas_json(capsys, *argv) -> dict:
 
 def test_json_of_the_obstructed_example(capsys):
     out = atlas_json(capsys, EXAMPLES / "abs_obstructed.toml", "--restarts", 12, "--no-save")
-    assert out["exit"] == 0 and out["run_status"] == "completed" and out["session"] is None
+    assert out["exit"] == 0 and out["status"] == "completed" and out["session"] is None
     floors = {r["name"]: r["floor"] for r in out["components"]}
     assert set(floors) == {"2+0-", "1+1-", "0+2-"}
     assert floors["2+0-"] < 1e-6
@@ -111,7 +111,7 @@ def test_diverged_exits_3_and_still_reports(capsys, tmp_path):
     config = tmp_path / "bias.toml"
     config.write_text((EXAMPLES / "abs_obstructed.toml").read_text().replace("activation", "output_bias = true\nactivation"))
     out = atlas_json(capsys, config, "--restarts", 2, "--steps", 50, "--lr", 1000, "--no-save")
-    assert out["exit"] == 3 and out["run_status"] == "diverged"
+    assert out["exit"] == 3 and out["status"] == "diverged"
     assert sum(r["diverged"] for r in out["components"]) > 0
 
 

@@ -59,8 +59,8 @@ def atlas_summary(report: dict) -> list[Text]:
     if report["gap"] is not None:
         lines.append(Text(f"obstruction gap = floor(own) - floor(best) = {num(report['gap'])}", style="bold"))
     lines.append(Text(f"reference (every neuron rebalanced to c_k >= 0): floor {num(report['reference_floor'])}"))
-    if report["run_status"] != "completed":
-        lines.append(Text(f"status: {report['run_status']}", style="bold red"))
+    if report["status"] != "completed":
+        lines.append(Text(f"status: {report['status']}", style="bold red"))
     return lines
 
 
