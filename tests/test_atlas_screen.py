@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from textual.app import App
 from textual.widgets import DataTable, Static
 
