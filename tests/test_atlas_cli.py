@@ -150,3 +150,14 @@ def test_experiment_atlas_floors_respect_the_sign_bounds(capsys, tmp_path):
 def test_experiment_restarts_only_for_the_atlas(capsys):
     assert main(["experiment", "toy", "--restarts", "3", "--no-save"]) == 2
     assert "--restarts: not used by the toy experiment" in capsys.readouterr().err
+
+
+def test_an_atlas_moves_between_stores_and_redraws(capsys, tmp_path):
+    first = atlas_json(capsys, EXAMPLES / "abs_obstructed.toml", "--restarts", 2, "--steps", 50,
+                       "--store", tmp_path / "a")
+    sid = first["session"]
+    assert main(["sessions", "export", sid, "-o", str(tmp_path / "x.relulab"), "--store", str(tmp_path / "a")]) == 0
+    assert main(["sessions", "import", str(tmp_path / "x.relulab"), "--store", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    again = atlas_json(capsys, sid, "--store", tmp_path / "b")
+    assert again["components"] == first["components"] and again["gap"] == first["gap"]
