@@ -202,7 +202,8 @@ def rebalance_factors(w2, v2, target):
     A << |c| (x would round to 0), the second when c > 0 and B << c; each is used on the side
     where it adds two non-negative numbers. So A = 0 with c < 0 (x = B / |c|: W stays 0, v is
     rescaled) and B = 0 with c > 0 (x = c / A) are exact. Where no a exists (A = 0 and c >= 0,
-    B = 0 and c <= 0) the neuron is left alone (a = 1). Works on numpy arrays or torch tensors.
+    B = 0 and c <= 0) the neuron is left alone (a = 1). Works on numpy arrays or torch tensors
+    (docs/science.md, projected GD).
     """
     torch_like = not isinstance(w2, np.ndarray) and hasattr(w2, "new_tensor")
     where = _torch_where if torch_like else np.where

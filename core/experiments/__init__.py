@@ -56,7 +56,8 @@ def run(name: str, params: dict, device: str = "auto", *, stop: threading.Event 
     if name == "breast-cancer":
         return breast_cancer(p["widths"], p["seeds"], p["steps"], p["lr"], device, stop=stop, progress=progress)
     if name == "mitigation":
-        return mitigation(p["widths"], p["seeds"], p["steps"], p["lr"], device, stop=stop, progress=progress)
+        return mitigation(p["widths"], p["seeds"], p["steps"], p["lr"], device, p.get("ratios", ()),
+                          stop=stop, progress=progress)
     if name == "atlas":
         return atlas_experiment(p["restarts"], p["steps"], p["lr"], device, stop=stop, progress=progress)
     if name == "probability":
@@ -76,6 +77,8 @@ def summary(result) -> dict:
         return {
             **{name: {"test": grid_findings(grid), "train": grid_findings(grid, "train_loss")}
                for name, grid in (("prescribed", result.prescribed), ("rebalanced", result.rebalanced))},
+            "by_ratio": {f"{r:g}": {"test": grid_findings(g), "train": grid_findings(g, "train_loss")}
+                         for r, g in sorted(result.by_ratio.items())},
             "comparison": result.findings(),
             "check": vars(result.check),
         }
@@ -93,7 +96,10 @@ def arrays(result) -> dict[str, np.ndarray]:
     if isinstance(result, GridResult):
         return grid_arrays(result, "")
     if isinstance(result, MitigationResult):
-        return {**grid_arrays(result.prescribed, "prescribed_"), **grid_arrays(result.rebalanced, "rebalanced_")}
+        out = {**grid_arrays(result.prescribed, "prescribed_"), **grid_arrays(result.rebalanced, "rebalanced_")}
+        for r, g in sorted(result.by_ratio.items()):
+            out.update(grid_arrays(g, f"ratio{r:g}_"))
+        return out
     if isinstance(result, ProbabilityResult):
         out = {"inputs": result.inputs, "hidden": result.hidden}
         for k in PROBABILITY_KEYS + ("expected_effective",):
@@ -131,6 +137,6 @@ def result_configs(result) -> dict[str, dict]:
     if isinstance(result, (GridResult, MitigationResult)):
         return {"base": config_to_dict(result_config(result)),
                 "per_cell": "[model] hidden = l; [init] pathological = l - l_plus, signs = '-' * (l - l_plus); "
-                            "init seed = each seed" + ("; mitigation: core.init.rebalance applied to each"
+                            "init seed = each seed" + ("; mitigation: core.init.rebalance applied to each, norms swapped and at each ratio"
                                                         if isinstance(result, MitigationResult) else "")}
     return {}

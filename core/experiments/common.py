@@ -23,8 +23,8 @@ PRESETS: dict[str, dict[str, dict]] = {
         "quick": dict(max_inputs=10, max_hidden=10, samples=20_000),
     },
     "mitigation": {
-        "full": dict(widths=(2, 4, 6, 8, 10, 12, 14, 16), seeds=20, steps=2000, lr=0.1),
-        "quick": dict(widths=(2, 4, 8), seeds=8, steps=1000, lr=0.1),
+        "full": dict(widths=(2, 4, 6, 8, 10, 12, 14, 16), seeds=20, steps=2000, lr=0.1, ratios=(2, 3, 4, 8)),
+        "quick": dict(widths=(2, 4, 8), seeds=8, steps=1000, lr=0.1, ratios=(2, 3, 4, 8)),
     },
     "atlas": {
         "full": dict(restarts=32, steps=2000, lr=0.1),

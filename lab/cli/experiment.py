@@ -3,7 +3,7 @@
     toy            |x| with two ReLU neurons: obstructed (+,-) vs free (+,+) vs a rebalanced control
     breast-cancer  test loss over hidden width l and the number l_+ of non-pathological neurons
     probability    P(obstructed initialisation) over inputs d and width l, closed form vs Monte Carlo
-    mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init
+    mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (norm swap and ratios)
     atlas          the floor of every component of H(c): the toy and breast cancer at l = l_- = 8
 
 Every run is recorded in the session store as a sweep (unless --no-save); --out DIR writes CSV
@@ -30,7 +30,7 @@ NAMES = ("toy", "breast-cancer", "probability", "mitigation", "atlas")  # core.e
 OPTIONS = {
     "toy": ("steps", "lr"),
     "breast-cancer": ("widths", "seeds", "steps", "lr"),
-    "mitigation": ("widths", "seeds", "steps", "lr"),
+    "mitigation": ("widths", "seeds", "steps", "lr", "ratios"),
     "probability": ("seeds", "samples", "max_inputs", "max_hidden"),
     "atlas": ("restarts", "steps", "lr"),
 }
@@ -49,6 +49,8 @@ def add_parser(subparsers) -> None:
                         "probability: the first is the Monte Carlo seed")
     p.add_argument("--widths", metavar="L,L,...",
                    help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation)")
+    p.add_argument("--ratios", metavar="R,R,...",
+                   help="mitigation: ||W_k|| / ||v_k|| of the rebalanced neurons, each >= 1 (default 2,3,4,8)")
     p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation, atlas)")
     p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation, atlas)")
     p.add_argument("--restarts", type=int, metavar="R", help="atlas: starting points per component (default 32)")
@@ -108,6 +110,18 @@ def parse_widths(spec: str) -> list[int]:
     return sorted(set(widths))
 
 
+def parse_ratios(spec: str) -> list[float]:
+    from core.errors import UserError
+
+    try:
+        ratios = [float(r) for r in spec.replace(" ", "").split(",") if r]
+    except ValueError:
+        ratios = []
+    if not ratios or not all(1 <= r <= 1e6 for r in ratios):
+        raise UserError(f"--ratios {spec}: must be a list of numbers between 1 and 1e6, e.g. 2,3,4,8")
+    return sorted(set(ratios))
+
+
 def resolve_parameters(args: argparse.Namespace) -> dict:
     """The experiment's parameters: its preset (--quick or full), then the options given."""
     from core import experiments
@@ -117,6 +131,7 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
     given = {
         "seeds": parse_seeds(args.seeds) if args.seeds is not None else None,
         "widths": parse_widths(args.widths) if args.widths is not None else None,
+        "ratios": parse_ratios(args.ratios) if args.ratios is not None else None,
         "steps": args.steps, "lr": args.lr, "samples": args.samples, "restarts": args.restarts,
         "max_inputs": args.max_inputs, "max_hidden": args.max_hidden,
     }

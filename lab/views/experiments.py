@@ -168,10 +168,8 @@ def show_toy(console, result) -> None:
         signs = f"{sign_text(row['initial_v_sign'])} -> {sign_text(row['final_v_sign'])}"
         t.add_row(row["run"], f"{row['final_loss']:.3g}", c, signs, str(row["components"]))
     console.print(t)
-    loss = result.final_loss
-    console.print(f"obstructed / free final loss: {loss[0]:.3g} / {loss[1]:.3g} "
-                  f"(ratio {loss[0] / max(loss[1], 1e-300):.2g}); "
-                  f"the rebalanced control (same function at init, c_k > 0) ends at {loss[2]:.3g}")
+    for line in result.findings():
+        console.print(line)
 
 
 def sign_text(signs) -> str:
@@ -215,6 +213,10 @@ def show_grid(console, grid, summary: dict, title: str = "test loss (BCE)", lo=N
         line += (f"; cells with equal l_+ differ by {number:.4f} on average, cells with equal l_+/l by "
                  f"{fraction:.4f} -> the loss follows the {'number' if number < fraction else 'fraction'} l_+")
     console.print(line)
+    bound = f.get("bound_at_l_plus_0")
+    if bound is not None and math.isfinite(bound):
+        console.print(f"lower bound at l_+ = 0 (every v_k < 0, so f <= 0; BCE >= (fraction of positive "
+                      f"test labels) x log 2): {bound:.3f}")
     by_positive = f["loss_by_positive_at_init"]
     console.print("mean test loss by the number of neurons with v_k > 0 at init (all networks): "
                   + ", ".join(f"{k}: {v:.3f}" for k, v in list(by_positive.items())[:9])
@@ -226,6 +228,7 @@ def show_grid(console, grid, summary: dict, title: str = "test loss (BCE)", lo=N
 
 def show_mitigation(console, result, summary: dict) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     both = np.concatenate([result.prescribed.mean("test_loss").ravel(), result.rebalanced.mean("test_loss").ravel()])
     lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
@@ -241,12 +244,20 @@ def show_mitigation(console, result, summary: dict) -> None:
         t.add_row(str(l), f"{c['prescribed_range_over_l_plus'][i]:.4f}", f"{c['rebalanced_range_over_l_plus'][i]:.4f}",
                   f"{c['prescribed_loss_at_l_plus_0'][i]:.4f}", f"{c['rebalanced_loss_at_l_plus_0'][i]:.4f}")
     console.print(t)
+    variants = result.variants()
+    r = Table(title="the ratio axis: mean test loss at l_+ = 0 (sign flips per network)", title_justify="left")
+    r.add_column("l", justify="right")
+    for name, _ in variants:
+        r.add_column(name, justify="right")
+    for i, l in enumerate(c["widths"]):
+        r.add_row(str(l), *(f"{g.mean('test_loss')[i, 0]:.4f} ({np.nanmean(g.sign_flips[i, 0]):.2f})" for _, g in variants))
+    console.print(r)
     k = result.check
     console.print(
-        f"at init, over {k.networks} networks: min c_k {k.min_c_before:+.3g} before -> {k.min_c_after:+.3g} after "
-        f"rebalancing; max |f_after(x) - f_before(x)| = {k.max_output_change:.2g} (outputs up to {k.max_output:.3g}); "
-        f"mean sign flips per network: prescribed {c['prescribed_sign_flips']:.2f}, "
-        f"rebalanced {c['rebalanced_sign_flips']:.2f}")
+        f"at init, over {k.networks} rebalanced networks: min c_k {k.min_c_before:+.3g} before -> {k.min_c_after:+.3g} "
+        f"after; max |f_after(x) - f_before(x)| = {k.max_output_change:.2g} (outputs up to {k.max_output:.3g})")
+    for line in c["verdict"]:
+        console.print(Text(line))
 
 
 def show_probability(console, result, summary: dict) -> None:
