@@ -15,7 +15,8 @@ projected GD, which keeps every member on its quadric. A member whose deciding s
 step has hopped: it is counted and left out of its component's numbers.
 
 No terminal and no files here: lab/cli/atlas.py and lab/screens/atlas_screen.py show an atlas,
-lab/views/atlas.py draws it, the session store keeps it.
+lab/views/atlas.py draws it, the session store keeps it. Enumerating and drawing are numpy; torch
+is imported only to train, so `relulab` can register the command without it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from core import invariants
 from core.config import HOMOGENEOUS, Config, replace
@@ -35,7 +35,9 @@ from core.errors import UserError
 from core.init import initial_params
 from core.invariants import EVEN_ACTIVATIONS, ODD_ACTIVATIONS, classify_params, scale_of, status_codes
 from core.snapshot import Params
-from core.train import SMALL_STEP, Sweep, device_label, resolve_device, threads_for, unstack
+
+if TYPE_CHECKING:
+    from core.train import Sweep
 
 DEFAULT_RESTARTS = 32
 DEFAULT_MAX_COMPONENTS = 32
@@ -399,6 +401,8 @@ def atlas(config: Config, *, restarts: int = DEFAULT_RESTARTS, steps: int | None
     for the same number of steps in one batched sweep; numbers depend on config, seed, restarts,
     device and dtype only.
     """
+    from core.train import Sweep, device_label, resolve_device, unstack
+
     plan = plan_atlas(config, restarts=restarts, steps=steps, lr=lr, device=device, seed=seed, c=c,
                       max_components=max_components, dataset=dataset)
     cfg, R = plan.config, restarts
@@ -450,6 +454,10 @@ def train_members(sweep: Sweep, start_signs: np.ndarray, d_eff: int, steps: int,
                   stop: threading.Event | None, progress: Progress | None) -> tuple[np.ndarray, int]:
     """Projected GD on every member; returns (hopped (N,), steps done). A member hops when a split
     neuron's deciding coordinate changes sign at any step."""
+    import torch
+
+    from core.train import SMALL_STEP, threads_for
+
     dev, dtype = sweep.device, sweep.dtype
     signs = torch.as_tensor(start_signs, dtype=dtype, device=dev)
     # The deciding coordinate of a pathological neuron is v_k (first output), of a free one w_k;
