@@ -296,6 +296,9 @@ def test_cli_breast_cancer_tiny_prints_the_heatmap(capsys, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["toy", "--widths", "2,4"], "--widths: not used by the toy experiment"),
+    (["toy", "--ratios", "2,4"], "--ratios: not used by the toy experiment"),
+    (["mitigation", "--ratios", "0.5,2"], "--ratios 0.5,2: must be a list of numbers between 1 and 1e6"),
+    (["mitigation", "--ratios", "two"], "--ratios two: must be a list of numbers"),
     (["breast-cancer", "--seeds", "x"], "--seeds x: must be a count N"),
     (["breast-cancer", "--widths", "0,2"], "--widths 0,2: must be a list of integers"),
     (["probability", "--samples", "1"], "--samples 1: must be an integer >= 2"),
@@ -346,8 +349,8 @@ def test_screen_runs_an_experiment_in_a_worker_and_shows_it():
                 assert time.monotonic() < deadline, "the toy experiment did not finish"
                 await pilot.pause(0.05)
             assert isinstance(screen.result, E.ToyResult)
-            assert screen.query_one(DataTable).row_count == 3
-            assert "obstructed final loss" in str(screen.query_one("#exp-summary", Static).render())
+            assert screen.query_one(DataTable).row_count == len(E.TOY_RUNS)
+            assert "local minimum inside the component" in str(screen.query_one("#exp-summary", Static).render())
             assert "done in" in str(screen.query_one("#exp-status", Static).render())
             # Pick probability with the keyboard (down, down) and run it: its heatmap has one row per (scheme, d).
             screen.query_one("#exp-list").focus()
