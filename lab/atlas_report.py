@@ -22,13 +22,15 @@ def atlas_arrays(result) -> dict[str, np.ndarray]:
     return out
 
 
-def record_atlas(store, config, result, report: dict, name: str) -> str:
-    """Record `result` (trained with `config`, core.atlas.atlas_config) in `store`; returns the id."""
+def record_atlas(store, config, result, report: dict, name: str | None = None, default_name: str = "atlas") -> str:
+    """Record `result` (trained with `config`, core.atlas.atlas_config) in `store` as `name`, or
+    as the first free one of `default_name`, `default_name (2)`, ...; returns the id."""
     from core.invariants import classify_params
     from core.train import environment, resolve_device
 
     env = environment(resolve_device(config.train.device))
     env["atlas"] = {k: report[k] for k in ("restarts", "steps", "lr", "seed")}
+    name = name if name is not None else store.free_name(default_name)
     writer = store.create_session(config, env, name=name, tags=("atlas",), kind="atlas")
     try:
         writer.set_initial(classify_params(result.own_params))

@@ -33,10 +33,13 @@ def build_report(name: str, quick: bool, params: dict, result, device: str, star
 
 def diverged_members(result) -> tuple[int, int]:
     """(networks whose loss stopped being finite, networks trained)."""
-    from core.experiments import GridResult, MitigationResult, ToyResult
+    from core.experiments import AtlasExperimentResult, GridResult, MitigationResult, ToyResult
 
     if isinstance(result, ToyResult):
         return int(np.sum(~np.isfinite(result.final_loss))), len(result.final_loss)
+    if isinstance(result, AtlasExperimentResult):
+        rows = [r for a in result.atlases for r in a.components + [a.reference]]
+        return sum(r.diverged for r in rows), sum(len(r.losses) for r in rows)
     if isinstance(result, GridResult):
         flags = np.asarray(result.diverged, dtype=np.float64)
         return int(np.nansum(flags)), int(np.sum(np.isfinite(flags)))

@@ -161,3 +161,15 @@ def test_an_atlas_moves_between_stores_and_redraws(capsys, tmp_path):
     capsys.readouterr()
     again = atlas_json(capsys, sid, "--store", tmp_path / "b")
     assert again["components"] == first["components"] and again["gap"] == first["gap"]
+
+
+def test_names_are_unique_default_names_count_up(capsys, tmp_path):
+    store = tmp_path / "s"
+    ids = [atlas_json(capsys, EXAMPLES / "abs_obstructed.toml", "--restarts", 1, "--steps", 5, "--store", store)["session"]
+           for _ in range(2)]
+    assert main(["sessions", "list", "--json", "--store", str(store)]) == 0
+    names = {s["id"]: s["name"] for s in json.loads(capsys.readouterr().out)}
+    assert sorted(names[i] for i in ids) == ["atlas abs_obstructed", "atlas abs_obstructed (2)"]
+    err = one_line_error(["atlas", str(EXAMPLES / "abs_obstructed.toml"), "--name", "atlas abs_obstructed",
+                          "--store", str(store)], capsys)
+    assert "taken by session" in err

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from lab.cli.exit_codes import for_status
 from lab.cli.flags import add_schema_flag, apply_flags
-
-EXIT_STATUS = {"completed": 0, "diverged": 3, "interrupted": 130}
+from lab.cli.output import say
 TRAINING_FLAGS = ("restarts", "seed", "max_components", "train.steps", "train.lr", "train.device")
 
 
@@ -74,6 +74,13 @@ def map_config(args: argparse.Namespace) -> int:
     seed = 0 if args.seed is None else args.seed
     if seed < 0:
         raise UserError(f"--seed {seed}: must be an integer >= 0")
+    if args.name is not None and not args.no_save:  # refused before the training, not after
+        from lab.cli.sessions import open_store
+        from sessions.store import check_name
+
+        taken = open_store(args.store).name_taken(check_name(args.name))
+        if taken:
+            raise UserError(f"--name {args.name!r}: taken by session {taken}: names are unique in a store")
     stop = threading.Event()
     # First Ctrl-C stops training after the current step (the atlas of what was reached is
     # reported and recorded); a second one aborts.
@@ -90,12 +97,12 @@ def map_config(args: argparse.Namespace) -> int:
         session, store_error = record(args, atlas_config(config), result, report)
     report["session"] = session
     if args.json:
-        print(json.dumps(report))
+        say(json.dumps(report))
     else:
         show(report)
     if store_error:
         raise UserError(store_error)
-    return EXIT_STATUS[result.status]
+    return for_status(result.status)
 
 
 def with_progress(compute, total: int, quiet: bool):
@@ -114,7 +121,7 @@ def with_progress(compute, total: int, quiet: bool):
 
     def progress(done: int, steps: int) -> None:
         if done >= next_report[0]:
-            print(f"atlas: step {done:>8}/{steps}  {time.perf_counter() - started:.1f} s", flush=True)
+            say(f"atlas: step {done:>8}/{steps}  {time.perf_counter() - started:.1f} s")
             next_report[0] = done + max(1, steps // 10)
 
     return compute(progress)
@@ -128,8 +135,8 @@ def record(args, config, result, report: dict) -> tuple[str | None, str | None]:
     from lab.cli.sessions import open_store
 
     try:
-        name = args.name or f"atlas {Path(args.source).stem}"
-        return record_atlas(open_store(args.store), config, result, report, name), None
+        return record_atlas(open_store(args.store), config, result, report, args.name,
+                            f"atlas {Path(args.source).stem}"), None
     except (UserError, OSError, ValueError) as e:
         return None, f"the atlas was computed but not recorded: {e}"
 
@@ -151,7 +158,7 @@ def redraw(args: argparse.Namespace) -> int:
     except (KeyError, TypeError, ValueError, AttributeError):
         raise UserError(f"session {session.id}: the recorded atlas is damaged (not an atlas report)") from None
     if text is not None:
-        print(text)
+        say(text)
     return 0
 
 

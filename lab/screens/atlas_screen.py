@@ -123,7 +123,7 @@ minus the lowest floor; the reference is the same network with every c_k made >=
         if self.store is not None:
             try:
                 sid = record_atlas(self.store, atlas_config(self.config, steps=self.steps), result, report,
-                                   f"atlas of {summary(self.config)}")
+                                   default_name=f"atlas of {summary(self.config)}")
                 note += f"; recorded as session {sid}"
             except Exception as e:  # the atlas is still shown
                 note += f"; not recorded: {e}"
