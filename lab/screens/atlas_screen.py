@@ -97,6 +97,11 @@ minus the lowest floor; the reference is the same network with every c_k made >=
         from lab.atlas_report import record_atlas
 
         stop = self.stop_event
+        threads = getattr(self.app, "threads", None)
+        if threads is not None:  # as a live run does: the UI keeps a core (lab/app.py training_threads)
+            import torch
+
+            torch.set_num_threads(threads)
         capped = f" (capped from {self.config.train.steps:,})" if self.steps < self.config.train.steps else ""
         self.app.call_from_thread(self.set_status, f"training {self.restarts} starting points per component for "
                                                    f"{self.steps:,} steps{capped}…")
