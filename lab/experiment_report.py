@@ -137,11 +137,11 @@ def jsonable(obj):
 
 def headline_tables(result) -> dict:
     """The rows that --json prints besides the summary: per-cell tables, small enough for stdout."""
-    from core.experiments import AtlasExperimentResult, GridResult, MitigationResult, ToyResult
+    from core.experiments import AtlasExperimentResult, GridResult, LevelSetsResult, MitigationResult, ToyResult
 
     if isinstance(result, ToyResult):
         return {"runs": result.summary()}
-    if isinstance(result, AtlasExperimentResult):
+    if isinstance(result, (LevelSetsResult, AtlasExperimentResult)):
         return {"cells": result.cells()}
     if isinstance(result, GridResult):
         return {"cells": result.cells()}

@@ -156,7 +156,7 @@ def test_experiment_screen_runs_the_atlas_experiment():
             await pilot.pause()
             screen = app.screen
             screen.query_one("#exp-list").focus()
-            await pilot.press("down", "down", "down", "down")
+            await pilot.press("down", "down", "down", "down", "down")
             assert screen.selected == "atlas"
             await pilot.press("r")
             await wait_until(pilot, lambda: isinstance(screen.result, E.AtlasExperimentResult) and not screen.running,

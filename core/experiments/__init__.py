@@ -4,6 +4,7 @@
     breast_cancer  test loss over hidden width l and the number l_+ of non-pathological neurons
     probability    P(obstructed initialisation) over inputs d and width l: closed form vs Monte Carlo
     mitigation     the breast-cancer grid again, every neuron rescaled to c_k >= 0 at init
+    level-sets     Freeman & Bruna: normalised geodesic length between trained pairs against the loss level
     atlas          the floor of every component of H(c): toy and breast cancer at l = l_- = 8
 
 Source: Nurisso, Leroy & Vaccarino, "Topological obstruction to the training of shallow ReLU
@@ -24,6 +25,7 @@ from core.errors import UserError
 from core.experiments.atlas import AtlasExperimentResult, atlas_configs, atlas_experiment
 from core.experiments.breast_cancer import breast_cancer
 from core.experiments.common import NAMES, PRESETS, Progress, Stopped
+from core.experiments.level_sets import LevelSetsResult, level_sets
 from core.experiments.grid import GRID_KEYS, GridResult, grid_arrays, grid_config, grid_findings, network_outputs, prescribed_params
 from core.experiments.mitigation import MitigationResult, mitigation
 from core.experiments.probability import PROBABILITY_KEYS, PROBABILITY_SCHEMES, ProbabilityResult, obstruction_monte_carlo, probability
@@ -32,7 +34,7 @@ __all__ = [
     "NAMES", "PRESETS", "Progress", "Stopped", "toy", "toy_configs", "TOY_BASE", "TOY_RUNS", "ToyResult",
     "breast_cancer", "mitigation", "MitigationResult", "probability", "ProbabilityResult", "PROBABILITY_KEYS",
     "PROBABILITY_SCHEMES", "obstruction_monte_carlo", "GRID_KEYS", "GridResult", "grid_config", "grid_findings",
-    "network_outputs", "prescribed_params", "AtlasExperimentResult", "atlas_configs", "atlas_experiment", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
+    "network_outputs", "prescribed_params", "level_sets", "LevelSetsResult", "AtlasExperimentResult", "atlas_configs", "atlas_experiment", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
 ]
 
 
@@ -58,6 +60,8 @@ def run(name: str, params: dict, device: str = "auto", *, stop: threading.Event 
     if name == "mitigation":
         return mitigation(p["widths"], p["seeds"], p["steps"], p["lr"], device, p.get("ratios", ()),
                           stop=stop, progress=progress)
+    if name == "level-sets":
+        return level_sets(p["widths"], p["seeds"], p["steps"], p["lr"], device, stop=stop, progress=progress)
     if name == "atlas":
         return atlas_experiment(p["restarts"], p["steps"], p["lr"], device, stop=stop, progress=progress)
     if name == "probability":
@@ -84,6 +88,8 @@ def summary(result) -> dict:
         }
     if isinstance(result, ProbabilityResult):
         return result.findings()
+    if isinstance(result, LevelSetsResult):
+        return result.findings()
     if isinstance(result, AtlasExperimentResult):
         return {**result.findings(), "conclusions": result.conclusions()}
     raise TypeError(type(result))
@@ -106,6 +112,9 @@ def arrays(result) -> dict[str, np.ndarray]:
             out[k] = getattr(result, k)
             out[k + "_mc"] = getattr(result, k + "_mc")
         return out
+    if isinstance(result, LevelSetsResult):
+        return {k: getattr(result, k) for k in ("widths", "seeds", "levels", "variance", "final_loss",
+                                                 "normalized_length", "beads", "connected", "barrier")}
     if isinstance(result, AtlasExperimentResult):
         out = {}
         for label, a in zip(result.labels, result.atlases):
@@ -127,7 +136,7 @@ def result_config(result) -> Config | None:
         return result.prescribed.config
     if isinstance(result, AtlasExperimentResult):
         return result.configs[-1]
-    return None
+    return None  # probability trains nothing; level-sets trains on data built outside the schema
 
 
 def result_configs(result) -> dict[str, dict]:
@@ -139,4 +148,9 @@ def result_configs(result) -> dict[str, dict]:
                 "per_cell": "[model] hidden = l; [init] pathological = l - l_plus, signs = '-' * (l - l_plus); "
                             "init seed = each seed" + ("; mitigation: core.init.rebalance applied to each, norms swapped and at each ratio"
                                                         if isinstance(result, MitigationResult) else "")}
+    if isinstance(result, LevelSetsResult):
+        return {"base": config_to_dict(result.config),
+                "per_cell": "[model] hidden = l; init seed = each seed; data: y = x^2 (quadratic) or x^3 (cubic) on "
+                            "64 evenly spaced points of [-1, 1] in place of [data]; pairs are seeds (0, 1), (2, 3), ...; "
+                            "connect: full space, aligned, levels L0 = fraction x Var(y)"}
     return {}

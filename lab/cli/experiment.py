@@ -4,6 +4,7 @@
     breast-cancer  test loss over hidden width l and the number l_+ of non-pathological neurons
     probability    P(obstructed initialisation) over inputs d and width l, closed form vs Monte Carlo
     mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (norm swap and ratios)
+    level-sets     Freeman & Bruna: normalised geodesic length between trained pairs against the loss level
     atlas          the floor of every component of H(c): the toy and breast cancer at l = l_- = 8
 
 Every run is recorded in the session store as a sweep (unless --no-save); --out DIR writes CSV
@@ -25,13 +26,14 @@ from pathlib import Path
 from lab.experiment_report import build_report, check_out_dir, jsonable, record_result, write_out
 from lab.views.experiments import show
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation", "atlas")  # core.experiments.NAMES, without importing torch
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets", "atlas")  # core.experiments.NAMES, without importing torch
 # Which options each experiment reads; giving another one is a mistake worth one line.
 OPTIONS = {
     "toy": ("steps", "lr"),
     "breast-cancer": ("widths", "seeds", "steps", "lr"),
     "mitigation": ("widths", "seeds", "steps", "lr", "ratios"),
     "probability": ("seeds", "samples", "max_inputs", "max_hidden"),
+    "level-sets": ("widths", "seeds", "steps", "lr"),
     "atlas": ("restarts", "steps", "lr"),
 }
 MAX_GRID_SIDE = 200  # probability: d and l up to this (the Monte Carlo holds a d x l x chunk tensor)
@@ -39,20 +41,20 @@ MAX_GRID_SIDE = 200  # probability: d and l up to this (the Monte Carlo holds a 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("experiment",
-                              help="the paper's experiments: toy | breast-cancer | probability | mitigation | atlas",
+                              help="the experiments: toy | breast-cancer | probability | mitigation | level-sets | atlas",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation | atlas")
+    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation | level-sets | atlas")
     p.add_argument("--quick", action="store_true", help="the reduced grid (seconds instead of minutes)")
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seeds", metavar="SPEC",
                    help="N (seeds 0..N-1), a list 3,5,8 or a range 10-29; "
                         "probability: the first is the Monte Carlo seed")
     p.add_argument("--widths", metavar="L,L,...",
-                   help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation)")
+                   help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation, level-sets)")
     p.add_argument("--ratios", metavar="R,R,...",
                    help="mitigation: ||W_k|| / ||v_k|| of the rebalanced neurons, each >= 1 (default 2,3,4,8)")
-    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation, atlas)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation, atlas)")
+    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation, level-sets, atlas)")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation, atlas; level-sets: training and bead descent)")
     p.add_argument("--restarts", type=int, metavar="R", help="atlas: starting points per component (default 32)")
     p.add_argument("--samples", type=int, metavar="N", help="probability: networks sampled per cell (default 100000)")
     p.add_argument("--max-inputs", type=int, metavar="N", help="probability: inputs d = 1..N (default 30)")

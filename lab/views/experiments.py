@@ -107,7 +107,7 @@ def quadric_figure(result, width: int = 110, height: int = 22) -> str:
 def show(result, report: dict) -> None:
     from rich.console import Console
 
-    from core.experiments import GridResult, MitigationResult, ProbabilityResult, ToyResult
+    from core.experiments import GridResult, LevelSetsResult, MitigationResult, ProbabilityResult, ToyResult
 
     console = Console()
     params = report["parameters"]
@@ -122,6 +122,8 @@ def show(result, report: dict) -> None:
         show_grid(console, result, report["summary"])
     elif isinstance(result, ProbabilityResult):
         show_probability(console, result, report["summary"])
+    elif isinstance(result, LevelSetsResult):
+        show_level_sets(console, result, report["summary"])
     else:
         from lab.views.atlas import show_atlas_experiment
 
@@ -316,3 +318,17 @@ def show_probability(console, result, summary: dict) -> None:
                  f"({'every' if summary['kaiming_lower_where_l2_gt_d'] else 'NOT every'} cell with l² > d)")
     console.print(line)
     console.print(f"[dim]Monte Carlo {result.mc_seconds:.2f} s on {result.device}[/]")
+
+
+def show_level_sets(console, result, summary: dict) -> None:
+    """Per target: normalised geodesic length and beads over (width, level), and the verdict."""
+    from rich.text import Text
+
+    length, beads = result.mean("normalized_length"), result.mean("beads")
+    cols = [f" {v:g}" for v in result.levels]
+    for t, target in enumerate(result.targets):
+        console.print(heatmap(f"{target}: normalised geodesic length (mean over connected pairs)", "l", result.widths,
+                              "L0/Var(y)", cols, length[t], lambda v: f" {v:.3f}", lo=1.0))
+        console.print(heatmap(f"{target}: beads (mean over pairs)", "l", result.widths, "L0/Var(y)", cols, beads[t],
+                              lambda v: f" {v:.1f}", lo=0.0))
+        console.print(Text(f"{target}: {summary[target]['verdict']}"))
