@@ -36,6 +36,8 @@ DESCRIPTIONS = {
                    "checked against Monte Carlo. Paper: higher for small d, lower for Kaiming.",
     "mitigation": "The breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (the same "
                   "function), by a norm swap and to ||W_k||/||v_k|| = 2, 3, 4, 8: does the dependence on l_+ go away?",
+    "level-sets": "Freeman & Bruna: pairs of independently trained networks joined by dynamic string sampling; "
+                  "normalised geodesic length against the loss level, per width.",
     "atlas": "The lowest loss each component of H(c) reaches, by number of positive pathological neurons: "
              "the toy |x| network and breast cancer at l = l_- = 8; the own component and the gap.",
 }
