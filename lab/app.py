@@ -69,6 +69,8 @@ class RelulabApp(App):
         Binding("f4", "switch_mode('sessions')", "Sessions", show=False, priority=True),
         Binding("f5", "experiments", "Experiments", show=False, priority=True,
                 tooltip="The paper's experiments: run one, see its plots and tables"),
+        Binding("f7", "atlas", "Atlas", show=False, priority=True,
+                tooltip="The floor of every component of H(c) for the live or replayed run's config"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -267,6 +269,13 @@ class RelulabApp(App):
                 binding.description, binding.tooltip or f"key: {self.get_key_display(binding)}",
                 lambda node=node, action=binding.action: self.run_action(action, node),
             )
+
+    def action_atlas(self) -> None:
+        """Open the atlas screen (lab/screens/atlas_screen.py) for the live or replayed run."""
+        from lab.screens.atlas_screen import AtlasScreen, open_atlas
+
+        if not isinstance(self.screen, AtlasScreen):
+            open_atlas(self)
 
     def action_experiments(self) -> None:
         """Open the experiments screen (lab/screens/experiment_screen.py) over the current one."""

@@ -42,8 +42,8 @@ def write(tmp_path, text, name="spec.toml") -> Path:
     return path
 
 
-def sweep_json(capsys, *argv) -> dict:
-    assert main(["sweep", *map(str, argv), "--json"]) == 0
+def sweep_json(capsys, *argv, status: int = 0) -> dict:
+    assert main(["sweep", *map(str, argv), "--json"]) == status
     return json.loads(capsys.readouterr().out)
 
 
@@ -168,7 +168,7 @@ DIVERGING = SMALL.replace("hidden = 3", 'hidden = 3\nactivation = "abs"') + '[sw
 
 def test_diverged_members_are_results_with_their_last_finite_values(tmp_path, capsys):
     spec = write(tmp_path, DIVERGING + '"init.seed" = "0-1"\n')
-    report = sweep_json(capsys, spec)
+    report = sweep_json(capsys, spec, status=3)  # exit 3, as an experiment with a diverged network
     assert report["status"] == "completed" and report["diverged"] == 2 and report["completed"] == 2
     for row in report["rows"]:
         if row["train.lr"] == 5.0:
@@ -313,8 +313,8 @@ def ray_cluster():
 
 def test_local_and_ray_give_identical_results(ray_cluster, tmp_path, capsys):
     spec = write(tmp_path, DIVERGING + '"init.seed" = "0-5"\n')
-    local = sweep_json(capsys, spec, "--chunk-members", "4")
-    remote = sweep_json(capsys, spec, "--chunk-members", "4", "--backend", "ray")
+    local = sweep_json(capsys, spec, "--chunk-members", "4", status=3)
+    remote = sweep_json(capsys, spec, "--chunk-members", "4", "--backend", "ray", status=3)
     assert remote["backend"] == "ray" and remote["diverged"] == 6
     assert json.dumps(local["rows"]) == json.dumps(remote["rows"])
 

@@ -10,7 +10,8 @@ The spec is a base config and a [sweep] table of axes (docs/sweeps.md):
 Every member is validated before any work. Members that differ only in [init] train together as
 one batched sweep, cut into chunks; each finished chunk is recorded at once, so `--resume ID`
 continues a sweep that was stopped or killed without recomputing its finished chunks.
-Exit status: 0 done (diverged members are results), 2 a mistake in the input, 130 interrupted.
+Exit status: 0 every member completed, 3 some diverged (their results are recorded all the same),
+2 a mistake in the input, 130 interrupted, 1 a chunk that failed on Ray after its retries.
 """
 
 from __future__ import annotations
@@ -143,7 +144,10 @@ def sweep_command(args: argparse.Namespace) -> int:
 
     if failure:
         return exit_codes.FAILED
-    return exit_codes.INTERRUPTED if status == "interrupted" else exit_codes.COMPLETED
+    if status == "interrupted":
+        return exit_codes.INTERRUPTED
+    # As for `experiment`: diverged members are recorded results, and the status says they exist.
+    return exit_codes.DIVERGED if report["diverged"] else exit_codes.COMPLETED
 
 
 def carried_over(previous, plan) -> dict[int, dict]:

@@ -36,6 +36,10 @@ DESCRIPTIONS = {
                    "checked against Monte Carlo. Paper: higher for small d, lower for Kaiming.",
     "mitigation": "The breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (the same "
                   "function), by a norm swap and to ||W_k||/||v_k|| = 2, 3, 4, 8: does the dependence on l_+ go away?",
+    "level-sets": "Freeman & Bruna: pairs of independently trained networks joined by dynamic string sampling; "
+                  "normalised geodesic length against the loss level, per width.",
+    "atlas": "The lowest loss each component of H(c) reaches, by number of positive pathological neurons: "
+             "the toy |x| network and breast cancer at l = l_- = 8; the own component and the gap.",
 }
 LINE = "braille"
 DOT = "dot"
@@ -217,6 +221,10 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
             text = draw_mitigation(left.plt, right.plt, table, result, report["summary"])
         elif isinstance(result, experiments.GridResult):
             text = draw_grid(left.plt, right.plt, table, result, report["summary"])
+        elif isinstance(result, experiments.AtlasExperimentResult):
+            from lab.views.atlas import draw_atlas_experiment
+
+            text = draw_atlas_experiment(left.plt, right.plt, table, result, report["summary"])
         else:
             text = draw_probability(left.plt, right.plt, table, result, report["summary"])
         self.query_one("#exp-summary", Static).update(text)
