@@ -160,7 +160,7 @@ def unit_rows(W: np.ndarray) -> np.ndarray:
     return W / np.maximum(np.linalg.norm(W, axis=1, keepdims=True), 1e-300)
 
 
-def ascend(problem: Problem, W: np.ndarray, sign: float | None, iterations: int = 400,
+def ascend(problem: Problem, W: np.ndarray, sign: float | None, iterations: int = 150,
            first_step: float = 0.5, last_step: float = 1e-7) -> np.ndarray:
     """Riemannian ascent of h on the sphere from every row of W: normalised tangent steps whose
     angle shrinks geometrically from `first_step` to `last_step` (h is only piecewise smooth)."""
@@ -278,7 +278,7 @@ class KKTDirection:
         return out
 
 
-def kkt_directions(problem: Problem, starts: int = 64, seed: int = 0, iterations: int = 400,
+def kkt_directions(problem: Problem, starts: int = 64, seed: int = 0, iterations: int = 150,
                    extra_starts: np.ndarray | None = None) -> list[KKTDirection]:
     """The KKT directions of the NCF found by multi-start ascent (on g and -g with one output, on
     ||G|| with several), polished, clustered, sorted by value. Directions with N = 0 (dead

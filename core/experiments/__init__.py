@@ -4,6 +4,8 @@
     breast_cancer  test loss over hidden width l and the number l_+ of non-pathological neurons
     probability    P(obstructed initialisation) over inputs d and width l: closed form vs Monte Carlo
     mitigation     the breast-cancer grid again, every neuron rescaled to c_k >= 0 at init
+    small-init     directional convergence to the KKT points of the neural correlation function
+                   (Kumar & Haupt, 2024) against the initial scale, and the saddle-to-saddle sequence
 
 Source: Nurisso, Leroy & Vaccarino, "Topological obstruction to the training of shallow ReLU
 neural networks" (NeurIPS 2024); docs/science.md has the theory. Training always goes through
@@ -25,12 +27,14 @@ from core.experiments.common import NAMES, PRESETS, Progress, Stopped
 from core.experiments.grid import GRID_KEYS, GridResult, grid_arrays, grid_config, grid_findings, network_outputs, prescribed_params
 from core.experiments.mitigation import MitigationResult, mitigation
 from core.experiments.probability import PROBABILITY_KEYS, PROBABILITY_SCHEMES, ProbabilityResult, obstruction_monte_carlo, probability
+from core.experiments.small_init import SmallInitResult, small_init
 from core.experiments.toy import TOY_BASE, TOY_RUNS, ToyResult, toy, toy_configs
+
 __all__ = [
     "NAMES", "PRESETS", "Progress", "Stopped", "toy", "toy_configs", "TOY_BASE", "TOY_RUNS", "ToyResult",
     "breast_cancer", "mitigation", "MitigationResult", "probability", "ProbabilityResult", "PROBABILITY_KEYS",
     "PROBABILITY_SCHEMES", "obstruction_monte_carlo", "GRID_KEYS", "GridResult", "grid_config", "grid_findings",
-    "network_outputs", "prescribed_params", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
+    "network_outputs", "prescribed_params", "SmallInitResult", "small_init", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
 ]
 
 
@@ -59,6 +63,8 @@ def run(name: str, params: dict, device: str = "auto", *, stop: threading.Event 
         seeds = p.get("seeds") or [0]
         return probability(p["max_inputs"], p["max_hidden"], p["samples"], int(seeds[0]), device,
                            stop=stop, progress=progress)
+    if name == "small-init":
+        return small_init(p["scales"], p["seeds"], lr=p["lr"], saddle_steps=p["steps"], stop=stop, progress=progress)
     raise UserError(f"experiment {name!r}: must be one of {', '.join(NAMES)}")
 
 
@@ -77,6 +83,8 @@ def summary(result) -> dict:
         }
     if isinstance(result, ProbabilityResult):
         return result.findings()
+    if isinstance(result, SmallInitResult):
+        return result.findings()
     raise TypeError(type(result))
 
 
@@ -94,6 +102,11 @@ def arrays(result) -> dict[str, np.ndarray]:
             out[k] = getattr(result, k)
             out[k + "_mc"] = getattr(result, k + "_mc")
         return out
+    if isinstance(result, SmallInitResult):
+        return {"scales": result.scales, "seeds": result.seeds, "one_minus_cos": result.one_minus_cos,
+                "balance": result.balance, "predicted_cosine": result.predicted_cosine, "stop_step": result.stop_step,
+                "saddle_steps": result.saddle_steps, "saddle_loss": result.saddle_loss,
+                "saddle_norms": result.saddle_norms}
     raise TypeError(type(result))
 
 
@@ -106,6 +119,8 @@ def result_config(result) -> Config | None:
         return result.config
     if isinstance(result, MitigationResult):
         return result.prescribed.config
+    if isinstance(result, SmallInitResult):
+        return result.configs["saddles"]
     return None
 
 
@@ -118,4 +133,11 @@ def result_configs(result) -> dict[str, dict]:
                 "per_cell": "[model] hidden = l; [init] pathological = l - l_plus, signs = '-' * (l - l_plus); "
                             "init seed = each seed" + ("; mitigation: core.init.rebalance applied to each"
                                                         if isinstance(result, MitigationResult) else "")}
+    if isinstance(result, SmallInitResult):
+        from core.experiments.small_init import ALIGNMENT_DATA, SADDLE_DATA
+
+        return {**{name: config_to_dict(c) for name, c in result.configs.items()},
+                "per_run": "alignment: [init] std = each scale, seed = each seed; the data are given, not loaded",
+                "alignment_data": {"x": ALIGNMENT_DATA[0].tolist(), "y": ALIGNMENT_DATA[1].ravel().tolist()},
+                "saddle_data": {"x": SADDLE_DATA[0].tolist(), "y": SADDLE_DATA[1].ravel().tolist()}}
     return {}

@@ -4,6 +4,8 @@
     breast-cancer  test loss over hidden width l and the number l_+ of non-pathological neurons
     probability    P(obstructed initialisation) over inputs d and width l, closed form vs Monte Carlo
     mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init
+    small-init     small initialisation: alignment with the KKT directions of the neural correlation
+                   function against the initial scale, and the saddle-to-saddle sequence
 
 Every run is recorded in the session store as a sweep (unless --no-save); --out DIR writes CSV
 and JSON with the provenance (configs, seeds, steps, lr, device, software versions).
@@ -24,22 +26,23 @@ from pathlib import Path
 from lab.experiment_report import build_report, jsonable, record_result, write_out
 from lab.views.experiments import show
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation")  # core.experiments.NAMES, without importing torch
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "small-init")  # core.experiments.NAMES, without importing torch
 # Which options each experiment reads; giving another one is a mistake worth one line.
 OPTIONS = {
     "toy": ("steps", "lr"),
     "breast-cancer": ("widths", "seeds", "steps", "lr"),
     "mitigation": ("widths", "seeds", "steps", "lr"),
     "probability": ("seeds", "samples", "max_inputs", "max_hidden"),
+    "small-init": ("scales", "seeds", "steps", "lr"),
 }
 MAX_GRID_SIDE = 200  # probability: d and l up to this (the Monte Carlo holds a d x l x chunk tensor)
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("experiment",
-                              help="the paper's experiments: toy | breast-cancer | probability | mitigation",
+                              help="the experiments: toy | breast-cancer | probability | mitigation | small-init",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation")
+    p.add_argument("name", metavar="NAME", choices=NAMES, help=" | ".join(NAMES))
     p.add_argument("--quick", action="store_true", help="the reduced grid (seconds instead of minutes)")
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seeds", metavar="SPEC",
@@ -47,8 +50,10 @@ def add_parser(subparsers) -> None:
                         "probability: the first is the Monte Carlo seed")
     p.add_argument("--widths", metavar="L,L,...",
                    help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation)")
-    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation)")
+    p.add_argument("--scales", metavar="X,X,...", help="small-init: initial scales, e.g. 1e-2,1e-4,1e-6")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="training steps (toy, breast-cancer, mitigation; small-init: the saddle run)")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation, small-init)")
     p.add_argument("--samples", type=int, metavar="N", help="probability: networks sampled per cell (default 100000)")
     p.add_argument("--max-inputs", type=int, metavar="N", help="probability: inputs d = 1..N (default 30)")
     p.add_argument("--max-hidden", type=int, metavar="N", help="probability: hidden widths l = 1..N (default 30)")
@@ -102,6 +107,18 @@ def parse_widths(spec: str) -> list[int]:
     return sorted(set(widths))
 
 
+def parse_scales(spec: str) -> list[float]:
+    from core.errors import UserError
+
+    try:
+        scales = [float(x) for x in spec.replace(" ", "").split(",") if x]
+    except ValueError:
+        scales = []
+    if not scales or not all(0 < x <= 1 for x in scales):
+        raise UserError(f"--scales {spec}: must be a list of numbers in (0, 1], e.g. 1e-2,1e-4,1e-6")
+    return sorted(set(scales), reverse=True)
+
+
 def resolve_parameters(args: argparse.Namespace) -> dict:
     """The experiment's parameters: its preset (--quick or full), then the options given."""
     from core import experiments
@@ -111,6 +128,7 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
     given = {
         "seeds": parse_seeds(args.seeds) if args.seeds is not None else None,
         "widths": parse_widths(args.widths) if args.widths is not None else None,
+        "scales": parse_scales(args.scales) if args.scales is not None else None,
         "steps": args.steps, "lr": args.lr, "samples": args.samples,
         "max_inputs": args.max_inputs, "max_hidden": args.max_hidden,
     }

@@ -10,7 +10,7 @@ from core.errors import UserError
 # Each subcommand module exposes `add_parser(subparsers)`, which registers its parser and sets
 # `func` (args -> exit status). Modules are imported lazily inside their handlers where they
 # need torch or textual, so `relulab check` stays fast.
-COMMAND_MODULES = ["lab.cli.check", "lab.cli.run", "lab.cli.sessions", "lab.cli.experiment", "lab.cli.console"]
+COMMAND_MODULES = ["lab.cli.check", "lab.cli.run", "lab.cli.sessions", "lab.cli.experiment", "lab.cli.ncf", "lab.cli.console"]
 
 
 def build_parser() -> argparse.ArgumentParser:
