@@ -13,6 +13,7 @@ import numpy as np
 from core.invariants import classify
 from core.snapshot import Classification
 from lab.live_run import InitProbability, LiveRun
+from lab.ncf_track import NcfView
 from lab.series import SeriesView
 
 
@@ -33,6 +34,7 @@ class RunFrame:
     max_drift: float
     hops: int
     hops_per_neuron: dict[int, int] = field(default_factory=dict)
+    ncf: NcfView | None = None  # the NCF pane's data (lab/ncf_track.py), None where not computed
 
     @property
     def hidden(self) -> int:
@@ -57,5 +59,5 @@ def live_frame(run: LiveRun) -> RunFrame | None:
         series=run.series.view(), step=snap.step, total_steps=run.total_steps, loss=snap.loss,
         test_loss=snap.test_loss, c=snap.c, w_norm=snap.w_norm, v=snap.v, classification=classification,
         probability=run.probability, max_drift=snap.max_drift, hops=run.hop_count,
-        hops_per_neuron=run.hops_per_neuron,
+        hops_per_neuron=run.hops_per_neuron, ncf=run.ncf.view() if run.ncf is not None else None,
     )
