@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-
 from pathlib import Path
 
 from core.config import Config, config_from_dict, load_config

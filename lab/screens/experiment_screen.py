@@ -25,6 +25,7 @@ from textual_plotext import PlotextPlot
 from core import experiments
 from lab.experiment_report import build_report, record_result
 from lab.views.experiments import heat_color
+from lab.views.small_init import draw_small_init
 
 DESCRIPTIONS = {
     "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, and the "
@@ -35,6 +36,8 @@ DESCRIPTIONS = {
                    "checked against Monte Carlo. Paper: higher for small d, lower for Kaiming.",
     "mitigation": "The breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (the same "
                   "function): does the dependence on l_+ go away?",
+    "small-init": "Small initialisation (Kumar & Haupt): 1 - cos to the NCF's KKT directions against the "
+                  "initial scale, and the saddle-to-saddle sequence with the residual NCF's predictions.",
 }
 LINE = "braille"
 DOT = "dot"
@@ -216,6 +219,8 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
             text = draw_mitigation(left.plt, right.plt, table, result, report["summary"])
         elif isinstance(result, experiments.GridResult):
             text = draw_grid(left.plt, right.plt, table, result, report["summary"])
+        elif isinstance(result, experiments.SmallInitResult):
+            text = draw_small_init(left.plt, right.plt, table, result, report)
         else:
             text = draw_probability(left.plt, right.plt, table, result, report["summary"])
         self.query_one("#exp-summary", Static).update(text)
