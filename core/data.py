@@ -49,7 +49,7 @@ def _builtin(config: Config) -> tuple[np.ndarray, np.ndarray]:
     if name in ("abs", "xor") and m.inputs not in (None, DEFAULT_INPUTS[name]):
         raise ConfigError(f"[model] inputs = {m.inputs}: the {name} dataset has {DEFAULT_INPUTS[name]} input(s); omit it or set {DEFAULT_INPUTS[name]}")
     if name == "abs":
-        # Evenly spaced on [-1, 1]: the canonical obstruction example of DESIGN.md.
+        # Evenly spaced on [-1, 1]: the canonical obstruction example (docs/science.md).
         x = np.linspace(-1.0, 1.0, n)[:, None]
         y = np.abs(x) + d.noise * rng.standard_normal(x.shape)
     elif name == "xor":

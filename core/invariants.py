@@ -1,4 +1,4 @@
-"""Conserved quantities c_k and the topology of the invariant set H(c) (DESIGN.md section 1).
+"""Conserved quantities c_k and the topology of the invariant set H(c) (docs/science.md).
 
 Everything here is numpy, so `relulab check`, the session store and the UI never import torch.
 """
@@ -95,7 +95,7 @@ def classify_params(params: Params) -> Classification:
 def rebalance_factors(w2: np.ndarray, v2: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-neuron a with a^2 ||W||^2 - ||v||^2 / a^2 = target: (W, v) -> (a W, v / a).
 
-    a^2 = (c + sqrt(c^2 + 4 A B)) / (2 A) with A = ||W||^2, B = ||v||^2 (DESIGN.md, projected GD).
+    a^2 = (c + sqrt(c^2 + 4 A B)) / (2 A) with A = ||W||^2, B = ||v||^2 (docs/science.md, projected GD).
     Works on numpy arrays or torch tensors alike. A dead neuron (A = 0) is left alone.
     """
     safe = w2 + (w2 == 0)

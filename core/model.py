@@ -2,7 +2,7 @@
 
 Layout, chosen so every heavy operation is one large matrix product or a contiguous pass:
 - data: xt (d_eff, n), the inputs transposed, with a row of ones appended when there is a
-  hidden bias, so the bias is the last column of W — exactly the W_k = (w_k, b_k) of DESIGN.md;
+  hidden bias, so the bias is the last column of W — exactly the W_k = (w_k, b_k) of docs/science.md;
 - hidden weights W (N, l, d_eff); output weights V (N, e, l); output bias o (N, e) or None;
 - pre-activations Z = W @ xt for all networks as one GEMM: (N*l, d_eff) x (d_eff, n) -> (N, l, n);
 - outputs V @ sigma(Z) as one batched product: (N, e, n).

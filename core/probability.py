@@ -1,4 +1,4 @@
-"""How likely an initialisation is to be obstructed (DESIGN.md section 1, "Probability at initialisation")."""
+"""How likely an initialisation is to be obstructed (docs/science.md, "Probability at initialisation")."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def obstruction(
     scheme: str, inputs: int, hidden: int, outputs: int = 1, *, bias: bool = True, hidden_bias: str = "zeros",
     samples: int = 10_000, seed: int = 0,
 ) -> Obstruction:
-    """Closed form where DESIGN.md gives one, Monte Carlo always, and the derived network figures.
+    """Closed form where docs/science.md gives one, Monte Carlo always, and the derived network figures.
 
     Neurons are independent at initialisation, so l_- ~ Binomial(l, p) and the network figures
     follow from p (closed form when available, otherwise the Monte Carlo estimate).

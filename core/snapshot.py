@@ -43,7 +43,7 @@ class Params:
 
 @dataclass
 class Classification:
-    """Where a parameter point sits in the invariant set H(c) (DESIGN.md section 1)."""
+    """Where a parameter point sits in the invariant set H(c) (docs/science.md)."""
 
     c: np.ndarray  # (hidden,) conserved quantities c_k = ||W_k||^2 - ||v_k||^2
     status: list[str]  # per neuron: "pathological" (c<0), "balanced" (c~0) or "free" (c>0)

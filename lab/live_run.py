@@ -45,7 +45,7 @@ def probability_samples(config: Config, inputs: int) -> int:
 
 
 def init_probability(config: Config, inputs: int) -> InitProbability:
-    """The closed form where DESIGN.md has one, else a Monte Carlo estimate sized to stay quick."""
+    """The closed form where docs/science.md has one, else a Monte Carlo estimate sized to stay quick."""
     from core.probability import obstruction
 
     m, i = config.model, config.init

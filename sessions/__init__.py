@@ -11,8 +11,9 @@
 """
 
 from sessions.reader import Session
-from sessions.schema import SCHEMA_VERSION, StoreError
-from sessions.store import STATUSES, SessionInfo, Store, default_store_path, open_store
+from sessions.db import SCHEMA_VERSION, StoreError
+from sessions.info import STATUSES, SessionInfo
+from sessions.store import Store, default_store_path, open_store
 from sessions.transfer import write_csv
 from sessions.writer import FINAL_STATUSES, SessionWriter
 

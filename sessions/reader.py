@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -17,10 +17,8 @@ from core.config import config_from_toml
 from core.errors import UserError
 from core.snapshot import Classification, Hop, Params, Snapshot
 from sessions.blocks import BLOCK, NEURON, SCALARS, BlockError, Columns, decode, decode_summaries, downsample
-from sessions.schema import StoreError
-
-if TYPE_CHECKING:
-    from sessions.store import SessionInfo, Store
+from sessions.db import Database, StoreError
+from sessions.info import SessionInfo, info_from_row
 
 REPLAY_BATCH = 8  # blocks per query while replaying
 # A downsampled series reads every snapshot while there are at most this many (snapshot, neuron)
@@ -39,10 +37,8 @@ def load_npy(data: bytes, what: str) -> np.ndarray:
 class Session:
     """A recorded session. Made by `Store.load`."""
 
-    def __init__(self, store: "Store", row: sqlite3.Row):
-        from sessions.store import info_from_row
-
-        self.store = store
+    def __init__(self, database: Database, row: sqlite3.Row):
+        self.database = database
         self.id: str = row["id"]
         self.info: SessionInfo = info_from_row(row)
         where = f"session {self.id}"
@@ -93,8 +89,8 @@ class Session:
     # -- queries --------------------------------------------------------------------------------
 
     def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self.store._errors(f"cannot read session {self.id}"):
-            return self.store._db().execute(sql, params).fetchall()
+        with self.database.errors(f"cannot read session {self.id}"):
+            return self.database.conn().execute(sql, params).fetchall()
 
     def _hops(self) -> list[Hop]:
         rows = self._query(

@@ -17,22 +17,19 @@ import os
 import re
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from core.config import config_from_toml
 from core.errors import UserError
 from core.snapshot import Classification
-from sessions import schema
+from sessions import db as schema
 from sessions.blocks import BLOCK, DTYPES, SCALARS, BlockError, decode, summary_size
-from sessions.reader import load_npy
-from sessions.schema import StoreError
+from sessions.reader import Session, load_npy
+from sessions.db import Database, StoreError
+from sessions.info import INFO_COLUMNS, KINDS, STATUSES, live_status
 from sessions.writer import PARAM_NAMES
-
-if TYPE_CHECKING:
-    from sessions.reader import Session
-    from sessions.store import Store
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -40,10 +37,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # -- export ---------------------------------------------------------------------------------------
 
 
-def export_session(store: "Store", session_id: str, path: Path) -> Path:
+def export_session(database: Database, session_id: str, path: Path) -> Path:
     """Copy one session into a new single-file database at `path` (replaced atomically)."""
-    from sessions.store import live_status
-
     if path.is_dir():
         raise StoreError(f"{path}: is a directory; give the export a file name")
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -54,7 +49,7 @@ def export_session(store: "Store", session_id: str, path: Path) -> Path:
         raise StoreError(f"{path}: cannot write the export: {getattr(e, 'strerror', None) or e}") from None
     try:
         db.execute("PRAGMA journal_mode = DELETE")  # one file, no -wal beside it
-        db.execute("ATTACH DATABASE ? AS store", (str(store.db_path),))
+        db.execute("ATTACH DATABASE ? AS store", (str(database.path),))
         db.execute("BEGIN")  # one read snapshot of the store, even while the session is recorded
         schema.create_tables(db)
         for table in schema.TABLES:
@@ -63,8 +58,6 @@ def export_session(store: "Store", session_id: str, path: Path) -> Path:
             db.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM store.{table} WHERE {key} = ?",
                        (session_id,))
         db.row_factory = sqlite3.Row
-        from sessions.store import INFO_COLUMNS
-
         row = db.execute(f"SELECT {INFO_COLUMNS} FROM main.sessions WHERE id = ?", (session_id,)).fetchone()
         status = live_status(row)
         # The copy has no writer: a run exported while recording arrives as interrupted.
@@ -84,8 +77,8 @@ def export_session(store: "Store", session_id: str, path: Path) -> Path:
 # -- import ---------------------------------------------------------------------------------------
 
 
-def import_session(store: "Store", path: Path) -> str:
-    """Validate the export file at `path` and add its session to `store`; returns the id it got."""
+def import_session(database: Database, path: Path) -> str:
+    """Validate the export file at `path` and add its session to `database`; returns the id it got."""
     what = str(path)
     try:
         with open(path, "rb") as f:
@@ -105,7 +98,7 @@ def import_session(store: "Store", path: Path) -> str:
     src.row_factory = sqlite3.Row
     try:
         _check_file(src, what)
-        return _copy(src, store, what)
+        return _copy(src, database, what)
     except sqlite3.Error as e:
         raise StoreError(f"{what}: damaged or truncated session export ({e})") from None
     finally:
@@ -141,8 +134,6 @@ def _fail(what: str, problem: str) -> StoreError:
 
 def _check_session(row: sqlite3.Row, what: str) -> dict:
     """The session row as a dict, every field checked."""
-    from sessions.store import KINDS, STATUSES
-
     s = dict(row)
 
     def need(ok: bool, field: str) -> None:
@@ -200,15 +191,15 @@ def _check_session(row: sqlite3.Row, what: str) -> dict:
     return s
 
 
-def _copy(src: sqlite3.Connection, store: "Store", what: str) -> str:
+def _copy(src: sqlite3.Connection, database: Database, what: str) -> str:
     session = _check_session(src.execute("SELECT * FROM sessions").fetchone(), what)
     old_id = session["id"]
-    with store._transaction(f"cannot import {what}") as db:
+    with database.transaction(f"cannot import {what}") as db:
         clash = db.execute("SELECT created, writer_host FROM sessions WHERE id = ?", (old_id,)).fetchone()
         if clash is not None:
             if tuple(clash) == (session["created"], session["writer_host"]):
                 raise StoreError(f"{what}: session {old_id} is already in this store")
-            session["id"] = store._new_id(db)  # a different session that drew the same id
+            session["id"] = database.new_id(db)  # a different session that drew the same id
         new_id = session["id"]
         cols = schema.columns(db, "sessions")
         db.execute(f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",

@@ -27,17 +27,14 @@ import sqlite3
 import threading
 import time
 from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from core.snapshot import Classification, Hop, Params, Snapshot, SnapshotBatch
 from sessions.blocks import BLOCK, Columns, encode, encode_blocks
 from sessions.liveness import HEARTBEAT_SECONDS
-from sessions.schema import StoreError
-
-if TYPE_CHECKING:
-    from sessions.store import Store
+from sessions.db import Database, StoreError
 
 FINAL_STATUSES = ("completed", "interrupted", "diverged", "failed")
 PARAM_NAMES = ("hidden_weight", "hidden_bias", "output_weight", "output_bias")
@@ -80,9 +77,9 @@ def last_scalars(s: Snapshot) -> str:
 class SessionWriter:
     """Writes one session. Made by `Store.create_session`; use as a context manager or call `finish`."""
 
-    def __init__(self, store: "Store", session_id: str, hidden: int | None, dtype: str | None = None,
+    def __init__(self, database: Database, session_id: str, hidden: int | None, dtype: str | None = None,
                  flush_interval: float = 1.0):
-        self.store = store
+        self.database = database
         self.id = session_id
         self.flush_interval = flush_interval
         self._hidden = hidden
@@ -102,7 +99,7 @@ class SessionWriter:
         self._last: Snapshot | None = None  # newest snapshot in an encoded block
         self._encoded = 0  # snapshots in encoded blocks: what the next commit will hold
         self._commit_lock = threading.Lock()  # one transaction at a time on self._db, in order
-        self._db = store._connect()
+        self._db = database.connect()
         self._db.execute("PRAGMA wal_autocheckpoint = 0")  # done by the writer thread, see _run
         self._count = 0  # snapshots committed
         self._last_beat = time.time()
@@ -216,7 +213,7 @@ class SessionWriter:
         """Commit what the loop packed when it says a batch is due (about once a second); pack
         and commit for a loop that has stopped appending; heartbeat; checkpoint."""
         tick = min(0.25, self.flush_interval)
-        checkpointer = self.store._connect()  # its own connection: never waits behind a commit
+        checkpointer = self.database.connect()  # its own connection: never waits behind a commit
         try:
             while not self._stop.is_set():
                 woken = self._wake.wait(tick)  # by the training loop: a batch is due
@@ -384,7 +381,7 @@ class SessionWriter:
 
     def _fault(self, e: sqlite3.Error) -> StoreError:
         """Describe a database error, and mark the session failed if the database still lets us."""
-        error = self.store._describe(e, f"session {self.id}: could not save")
+        error = self.database.describe(e, f"session {self.id}: could not save")
         error = StoreError(f"{error}; the {self._count} snapshots saved before are intact")
         try:
             self._db.execute(

@@ -1,4 +1,4 @@
-"""Invariants and topology against DESIGN.md section 1."""
+"""Invariants and topology against docs/science.md."""
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ def random_weights(rng, N, l, d_eff, e):
        d=st.integers(1, 5), l=st.integers(1, 6), e=st.integers(1, 3), bias=st.booleans(),
        loss=st.sampled_from(["mse", "cross_entropy"]), eta=st.floats(1e-3, 0.5))
 def test_gd_changes_c_by_exactly_eta_squared_times_gradient_gap(seed, activation, n, d, l, e, bias, loss, eta):
-    """DESIGN.md: one GD step changes c_k by eta^2 (||dL/dW_k||^2 - ||dL/dv_k||^2), first-order terms cancel."""
+    """docs/science.md: one GD step changes c_k by eta^2 (||dL/dW_k||^2 - ||dL/dv_k||^2), first-order terms cancel."""
     if loss == "cross_entropy" and e < 2:
         e = 2
     rng = np.random.default_rng(seed)

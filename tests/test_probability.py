@@ -1,4 +1,4 @@
-"""Probability of an obstructed initialisation: closed form (DESIGN.md) against Monte Carlo."""
+"""Probability of an obstructed initialisation: closed form (docs/science.md) against Monte Carlo."""
 
 import numpy as np
 import pytest

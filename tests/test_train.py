@@ -1,4 +1,4 @@
-"""The training engine against DESIGN.md: conservation, projection, obstruction, faults."""
+"""The training engine against docs/science.md: conservation, projection, obstruction, faults."""
 
 import threading
 from pathlib import Path

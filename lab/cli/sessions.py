@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sessions import Store, StoreError
 from sessions import open_store as _open_store
-from sessions.store import STATUSES, SessionInfo
+from sessions.info import STATUSES, SessionInfo
 
 STORE_HELP = "session store directory (default: $RELULAB_STORE, else the user data directory)"
 
@@ -81,6 +81,10 @@ def add_parser(subparsers) -> None:
     q.add_argument("id", metavar="ID")
     q.add_argument("text", metavar="TEXT", nargs="+")
     q.add_argument("--replace", action="store_true", help="replace the notes instead of adding a paragraph")
+
+    from lab.cli import compare
+
+    compare.add_actions(action)
 
 
 # -- output helpers -------------------------------------------------------------------------------

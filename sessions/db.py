@@ -1,4 +1,6 @@
-"""The on-disk format: one SQLite database per store, the same tables in an export file.
+"""The bottom of the store: the on-disk format, connections, transactions and the one error type.
+
+One SQLite database per store, the same tables in an export file.
 
 A store database and an export file share this schema; an export simply holds one session.
 `PRAGMA application_id` marks a file as ours and `PRAGMA user_version` carries the schema
@@ -7,8 +9,12 @@ version, so a file from a newer relulab, or any other SQLite file, is refused by
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from core.errors import UserError
 
@@ -156,3 +162,105 @@ def check_ours(conn: sqlite3.Connection, what: str, schema: str = "main") -> int
     if version < 1:
         raise StoreError(f"{what}: not a relulab file (no format version)")
     return version
+
+
+DB_NAME = "sessions.db"
+ID_BYTES = 4  # 8 hex characters; commands accept any unique prefix
+
+
+class Database:
+    """A store's database file: one connection per thread, faults as one StoreError line."""
+
+    def __init__(self, store_path: Path):
+        self.store_path = store_path
+        self.path = store_path / DB_NAME
+        self._local = threading.local()
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection of its own (the writer thread and its checkpointer each hold one)."""
+        try:
+            conn = connect(self.path)
+            # Snapshot blocks are blobs of tens of kB: large pages mean fewer overflow pages to
+            # chain through and fewer writes per commit. Takes effect only on a new, empty file,
+            # and only before anything is read from it.
+            conn.execute("PRAGMA page_size = 65536")
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a crash loses nothing committed
+            conn.execute(f"PRAGMA journal_size_limit = {32 << 20}")  # shrink the log after a big commit
+            return conn
+        except sqlite3.Error as e:
+            raise StoreError(self.describe(e, "cannot open the session store")) from None
+
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (sqlite3 connections are not shared between threads here)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.connect()
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def describe(self, e: sqlite3.Error, action: str) -> str:
+        """One line: the store, what was being done, and the reason in words."""
+        text = str(e)
+        if "full" in text:
+            reason = "the disk is full (database or disk is full)"
+        elif "not a database" in text:
+            reason = f"{DB_NAME} is not a relulab store (not an SQLite database)"
+        elif "malformed" in text or "corrupt" in text:
+            reason = f"{DB_NAME} is damaged ({text})"
+        elif "readonly" in text or "read-only" in text or "unable to open" in text:
+            reason = f"the store is not writable ({text})"
+        elif "locked" in text or "busy" in text:
+            reason = f"another process kept the store locked for {BUSY_TIMEOUT:g} s ({text})"
+        else:
+            reason = text
+        return f"{self.store_path}: {action}: {reason}"
+
+    @contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise StoreError(self.describe(e, action)) from None
+
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        db = self.conn()
+        with self.errors(action):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def init_schema(self) -> None:
+        db = self.conn()
+        what = str(self.path)
+        with self.errors("cannot open the session store"):
+            if check_ours(db, what):
+                return
+            db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # lets delete hand space back; only on an empty file
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if check_ours(db, what) == 0:  # another process may have won the race
+                    create_tables(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def new_id(db: sqlite3.Connection) -> str:
+        """A session id no session in `db` has yet (called inside a transaction)."""
+        while True:
+            session_id = secrets.token_hex(ID_BYTES)
+            if not db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
+                return session_id
