@@ -24,6 +24,7 @@ Everything here is float64 numpy; the network and data come from a Config (core.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -47,6 +48,20 @@ DEAD_RTOL = 1e-9
 SMALL_SHARE = 1e-2
 # Steps of the NCF flow between two convergence checks.
 CHECK_EVERY = 100
+
+
+def one_blas_thread(function):
+    """Run with one BLAS thread: these products are small (starts x samples x d_eff), and a
+    multi-threaded BLAS spends ~10x more CPU on them in hand-offs, more still on a busy machine."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"):
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -278,6 +293,7 @@ class KKTDirection:
         return out
 
 
+@one_blas_thread
 def kkt_directions(problem: Problem, starts: int = 64, seed: int = 0, iterations: int = 150,
                    extra_starts: np.ndarray | None = None) -> list[KKTDirection]:
     """The KKT directions of the NCF found by multi-start ascent (on g and -g with one output, on
@@ -362,6 +378,7 @@ def ncf_gradient(problem: Problem, W: np.ndarray, V: np.ndarray) -> tuple[np.nda
     return dW, dV
 
 
+@one_blas_thread
 def predict(problem: Problem, W0: np.ndarray, V0: np.ndarray, kkt: list[KKTDirection], step: float = 0.05,
             max_steps: int = 50_000, tol: float = 1e-13, escape_norm: float = 1.0) -> Prediction:
     """Integrate the NCF flow from the initial point (explicit Euler with the given step, i.e. gradient
@@ -511,6 +528,7 @@ def network_outputs(problem: Problem, W: np.ndarray, V: np.ndarray) -> np.ndarra
     return problem.sigma(problem.x @ np.asarray(W).T) @ np.asarray(V).T
 
 
+@one_blas_thread
 def saddle(problem: Problem, y: np.ndarray, loss: str, W: np.ndarray, V: np.ndarray, step: float = 0.05,
            small: np.ndarray | None = None, escape_norm: float | None = None, starts: int = 32,
            seed: int = 0) -> Saddle:
@@ -549,6 +567,7 @@ class NCFReport:
     classification: dict = field(default_factory=dict)
 
 
+@one_blas_thread
 def analyse(config: Config, dataset=None, params: Params | None = None, starts: int = 64) -> NCFReport:
     """The KKT table of the config's NCF and the prediction for its initial point."""
     from core.data import load_dataset

@@ -147,7 +147,7 @@ class LiveRun:
         self.inputs = trainer.inputs
         self.d_eff = trainer.d_eff
         self.initial = trainer.initial
-        self.ncf = NcfTrack.for_config(self.config, trainer.initial_params)
+        self.ncf = NcfTrack.for_config(self.config, trainer.initial_params, dataset=trainer.dataset, start=False)
         try:
             self.probability = init_probability(self.config, trainer.inputs)
         except Exception as e:  # only a figure on the panel: never worth failing the run for

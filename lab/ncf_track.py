@@ -1,8 +1,10 @@
 """The neural correlation function beside a run, for the console's NCF pane (live and replay).
 
 `NcfTrack` holds, for one run whose network the theory covers, the KKT table of its NCF and the
-prediction for its initial point (core.ncf.analyse, computed once in a background thread so the
-run starts at once), and the alignment of the neurons at the newest checkpoint. The analysis is
+prediction for its initial point (core.ncf.analyse), and the alignment of the neurons at the
+newest checkpoint. The analysis is computed once, in a background thread, when the pane is first
+shown, else when the session is closed: a run nobody watches through the pane pays nothing while
+it trains. The analysis is
 recorded with the session as its "ncf" result, so replay shows what the live run showed; a
 session recorded without it gets it computed from its config (the analysis depends on the
 config only). No Textual here.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -38,6 +41,7 @@ class NcfView:
     cosine_predicted: np.ndarray | None
     nearest: np.ndarray | None
     nearest_cosine: np.ndarray | None
+    request: Callable[[], None] | None = None  # starts the analysis (status "not started")
 
     @property
     def rate(self) -> float | None:
@@ -53,11 +57,11 @@ class NcfView:
         return max(0.0, math.log(norm / self.theta0) / (rate * self.lr))
 
 
-def analysis_record(config: Config, params: Params | None = None) -> dict:
+def analysis_record(config: Config, params: Params | None = None, dataset=None) -> dict:
     """core.ncf.analyse as a JSON-ready dict: the session's "ncf" result."""
     from core import ncf
 
-    report = ncf.analyse(config, params=params)
+    report = ncf.analyse(config, dataset=dataset, params=params)
     return {"kkt": [k.to_dict() for k in report.kkt], "prediction": report.prediction.neurons(),
             "theta0": report.initial.theta_norm, "lr": config.train.lr,
             "classification": report.classification}
@@ -71,6 +75,8 @@ class NcfTrack:
         self.status = status if record is None else "ready"
         self.source = source
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._inputs: tuple | None = None
         self._checkpoint: tuple[int, Params] | None = None
         self._aligned: tuple[int, object] | None = None
         self._kkt_objects = None
@@ -78,20 +84,31 @@ class NcfTrack:
     # -- making one ---------------------------------------------------------------------------------
 
     @classmethod
-    def for_config(cls, config: Config, params: Params | None = None, source: str = "live") -> "NcfTrack":
-        """A track for `config`, its analysis computed in a background thread (unless the theory
-        does not cover the network: then its status says why)."""
+    def for_config(cls, config: Config, params: Params | None = None, source: str = "live",
+                   dataset=None, start: bool = True) -> "NcfTrack":
+        """A track for `config` (unless the theory does not cover the network: then its status says
+        why); its analysis starts in a background thread now, or on `request()` when not `start`."""
         from core import ncf
 
         try:
             ncf.check_covered(config)
         except UserError as e:
             return cls(None, f"not covered: {e}", source)
-        track = cls(None, "computing", source)
-        track._thread = threading.Thread(target=track._compute, args=(config, params), daemon=True,
-                                         name="ncf-analysis")
-        track._thread.start()
+        track = cls(None, "not started", source)
+        track._inputs = (config, params, dataset)
+        if start:
+            track.request()
         return track
+
+    def request(self) -> None:
+        """Start the analysis in a background thread, once (any thread)."""
+        with self._lock:
+            if self._thread is not None or self._inputs is None:
+                return
+            self.status = "computing"
+            self._thread = threading.Thread(target=self._compute, args=self._inputs, daemon=True,
+                                            name="ncf-analysis")
+            self._thread.start()
 
     @classmethod
     def for_session(cls, session) -> "NcfTrack":
@@ -110,9 +127,9 @@ class NcfTrack:
         track = cls.for_config(session.config, params, source="computed now")
         return track
 
-    def _compute(self, config: Config, params: Params | None) -> None:
+    def _compute(self, config: Config, params: Params | None, dataset=None) -> None:
         try:
-            self.record = analysis_record(config, params)
+            self.record = analysis_record(config, params, dataset)
             self.status = "ready"
         except UserError as e:
             self.status = f"not available: {e}"
@@ -120,6 +137,8 @@ class NcfTrack:
             self.status = f"failed: {type(e).__name__}: {e}"
 
     def wait(self, seconds: float = WAIT_SECONDS) -> bool:
+        """Start the analysis if nobody has yet, and wait for it; True when it is there."""
+        self.request()
         if self._thread is not None:
             self._thread.join(seconds)
         return self.record is not None
@@ -139,7 +158,7 @@ class NcfTrack:
         """What to draw; `checkpoint` (step, params) overrides the newest observed one (replay)."""
         record = self.record
         if record is None:
-            return NcfView(self.status, self.source, [], [], 0.0, 0.0, None, None, None, None)
+            return NcfView(self.status, self.source, [], [], 0.0, 0.0, None, None, None, None, self.request)
         checkpoint = checkpoint or self._checkpoint
         step = cos = nearest = nearest_cos = None
         if checkpoint is not None:

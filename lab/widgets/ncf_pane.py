@@ -91,6 +91,8 @@ class NcfPane(Vertical):
         self.frame = frame
         if not self.display:
             return  # drawn when selected
+        if frame is not None and frame.ncf is not None and frame.ncf.request is not None:
+            frame.ncf.request()  # computed when first looked at (or when the session closes)
         self.query_one(NcfPlot).show(frame)
         if frame is None:
             return

@@ -1,0 +1,112 @@
+"""NCF benchmarks: `relulab ncf` on breast cancer, and what the console's NCF pane costs a live run.
+
+1. `relulab ncf examples/breast_cancer.toml --json` (30 inputs + bias, 398 samples, 8 neurons) in
+   a fresh process, wall clock and CPU time; beside it, in the same rounds, `relulab check` on
+   the same file as the baseline of a command that loads the same libraries. Target: under 5 s.
+2. The pane: the same config trained in the console (Textual's headless pilot, 100x30, default
+   refresh) with (B) the NCF analysis on and the NCF pane shown (key 5), and (A) the NCF analysis
+   switched off (`LiveRun.ncf` never made) and the default panes. The rate is the one the trainer's
+   clock recorded for the session (steps / elapsed at the last snapshot). A second A run in every
+   round (A') is the A/A control: how far two identical runs differ on this machine. The order of
+   the three runs turns every round; medians and the medians of the per-round ratios B / A and
+   A' / A are reported. Target: B >= 95% of A.
+
+    python bench/bench_ncf.py [--rounds 5] [--steps 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def command_seconds(argv: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of `python -m lab.cli ARGV` in a fresh process."""
+    started = time.perf_counter()
+    before = os.times()
+    done = subprocess.run([sys.executable, "-m", "lab.cli", *argv], cwd=REPO, capture_output=True, text=True)
+    after = os.times()
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr}")
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return time.perf_counter() - started, cpu
+
+
+def console_rate(config, store: Path, with_ncf: bool) -> float:
+    """Train `config` in the console (headless pilot); the recorded steps per second."""
+    import lab.live_run as live_run
+    from lab.app import RelulabApp
+    from sessions.store import Store
+
+    original = live_run.NcfTrack.for_config
+    if not with_ncf:
+        live_run.NcfTrack.for_config = classmethod(lambda cls, *a, **k: None)
+    try:
+        async def drive() -> str:
+            app = RelulabApp(config, store_path=str(store), prewarm=False)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await pilot.press("ctrl+r")
+                while app.live_run is None:
+                    await pilot.pause(0.05)
+                if with_ncf:
+                    await pilot.press("5")
+                while not app.live_run.finished:
+                    await pilot.pause(0.05)
+                return app.live_run.session_id
+
+        session_id = asyncio.run(drive())
+    finally:
+        live_run.NcfTrack.for_config = original
+    series = Store(str(store)).load(session_id).series()
+    return float(series["step"][-1]) / float(series["elapsed"][-1])
+
+
+def main() -> None:
+    from core.config import load_config, replace
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20_000)
+    args = parser.parse_args()
+
+    example = "examples/breast_cancer.toml"
+    walls, cpus, checks = [], [], []
+    for _ in range(args.rounds):
+        wall, cpu = command_seconds(["ncf", example, "--json"])
+        walls.append(wall)
+        cpus.append(cpu)
+        checks.append(command_seconds(["check", "--config", example, "--json"])[0])
+    print(f"relulab ncf {example}: median wall {statistics.median(walls):.2f} s "
+          f"(min {min(walls):.2f}), CPU {statistics.median(cpus):.2f} s; "
+          f"relulab check on it: {statistics.median(checks):.2f} s  [{args.rounds} rounds]")
+
+    results = {}
+    for name in ("small_init", "breast_cancer"):
+        config = replace(load_config(REPO / "examples" / f"{name}.toml"), "train", steps=args.steps)
+        rates: dict[str, list[float]] = {"A": [], "A'": [], "B": []}
+        with tempfile.TemporaryDirectory() as tmp:
+            console_rate(replace(config, "train", steps=500), Path(tmp) / "warm", True)  # warm-up
+            for r in range(args.rounds):
+                arms = ["A", "A'", "B"]
+                for arm in arms[r % 3:] + arms[:r % 3]:
+                    rates[arm].append(console_rate(config, Path(tmp) / f"store{r}{arm}", arm == "B"))
+        b_over_a = statistics.median([b / a for a, b in zip(rates["A"], rates["B"])])
+        aa = statistics.median([x / a for a, x in zip(rates["A"], rates["A'"])])
+        results[name] = (b_over_a, aa)
+        print(f"{name} ({args.steps} steps): without NCF {statistics.median(rates['A']):.0f} steps/s, "
+              f"with the NCF pane {statistics.median(rates['B']):.0f} steps/s; median B/A {b_over_a:.3f}, "
+              f"A'/A {aa:.3f}  [{args.rounds} rounds]")
+
+
+if __name__ == "__main__":
+    main()
