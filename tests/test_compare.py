@@ -140,3 +140,28 @@ def test_plot_errors_are_one_line(two_runs, tmp_path, capsys, monkeypatch):
     assert main(["sessions", "plot", a, "-o", str(tmp_path / "y.png")]) == 2
     err = capsys.readouterr().err
     assert "pip install 'relulab[plots]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_experiment_figures_are_written_and_decode(tmp_path, capsys):
+    import matplotlib.image
+
+    out = tmp_path / "figs"
+    assert main(["experiment", "toy", "--quick", "--no-save", "--json", "--figures", str(out)]) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert sorted(Path(f).name for f in files) == ["toy_loss.png", "toy_quadric.png"]
+    for f in files:
+        assert matplotlib.image.imread(f).shape[0] > 100
+    assert main(["experiment", "breast-cancer", "--widths", "2,3", "--seeds", "2", "--steps", "20", "--no-save",
+                 "--json", "--figures", str(out), "--figure-format", "svg"]) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert sorted(Path(f).name for f in files) == ["breast_cancer_by_l_plus.svg", "breast_cancer_heatmap.svg"]
+    for f in files:
+        assert ET.parse(f).getroot().tag.endswith("svg")
+
+
+def test_experiment_figures_refuse_a_bad_directory_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["experiment", "toy", "--no-save", "--figures", str(blocker / "figs")]) == 2
+    err = capsys.readouterr().err
+    assert "--figures" in err and len(err.strip().splitlines()) == 1

@@ -13,8 +13,6 @@ from pathlib import Path
 
 from core.errors import UserError
 
-FINAL_KEYS = ("step", "loss", "test_loss", "accuracy", "test_accuracy")
-CLASS_KEYS = ("pathological", "components", "effective_components", "signs")
 PLOT_POINTS = 4000  # per run: a figure is a few inches wide, min / max per bucket keep the spikes
 
 
@@ -32,7 +30,7 @@ def add_actions(action) -> None:
 
 
 def load_all(args: argparse.Namespace, least: int) -> list:
-    from lab.cli.sessions import open_store
+    from sessions import open_store
 
     if len(args.ids) < least:
         raise UserError(f"sessions {args.sessions_command}: give at least {least} session ids")
@@ -44,33 +42,9 @@ def load_all(args: argparse.Namespace, least: int) -> list:
     return [store.load(i) for i in ids]
 
 
-def comparison(sessions: list) -> dict:
-    """What `compare --json` prints: sessions, differences (dotted config key -> one value per
-    session, in the order of `sessions`), and per session id its final metrics and classification."""
-    from core.compare import differences
-    from core.config import config_to_dict
-
-    configs = [config_to_dict(s.config) if s.config else None for s in sessions]
-    out = {
-        "sessions": [{"id": s.id, "name": s.name, "kind": s.kind, "status": s.status} for s in sessions],
-        "differences": differences(configs),
-        "final": {},
-        "classification": {},
-    }
-    for s in sessions:
-        out["final"][s.id] = {k: finite(s.info.final.get(k)) for k in FINAL_KEYS}
-        found = s.final.to_dict() if s.final else {}
-        out["classification"][s.id] = {**{k: found.get(k) for k in CLASS_KEYS}, "hops": len(s.hops)}
-    return out
-
-
-def finite(x):
-    import math
-
-    return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
+    from sessions.compare import CLASS_KEYS, FINAL_KEYS, comparison
+
     data = comparison(load_all(args, least=2))
     if args.json:
         sys.stdout.write(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")

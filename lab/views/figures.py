@@ -167,3 +167,101 @@ def figure(runs: list[RunSeries], metric: str, path: Path) -> Path:
     if metric == "quadric":
         return quadric_figure(runs, path)
     return metric_figure(runs, metric, path)
+
+
+# -- experiments (`relulab experiment NAME --figures DIR`) ---------------------------------------
+
+
+def heatmap_axes(ax, values: np.ndarray, rows, cols, row_label: str, col_label: str, title: str, fmt: str,
+                 vmin=None, vmax=None):
+    """A heatmap with every cell's value written in it; NaN cells stay blank."""
+    masked = np.ma.masked_invalid(values)
+    image = ax.imshow(masked, origin="lower", aspect="auto", cmap="RdYlGn_r", vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(len(cols)), [str(c) for c in cols])
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+    ax.set_xlabel(col_label)
+    ax.set_ylabel(row_label)
+    ax.set_title(title, fontsize="medium")
+    if values.size <= 400:  # beyond that the numbers are unreadable anyway
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                if np.isfinite(values[i, j]):
+                    ax.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=6)
+    return image
+
+
+def grid_figures(grid, stem: str, directory: Path, suffix: str, title: str) -> list[Path]:
+    """Test loss over (width l, l_+) as a heatmap, and against l_+ one curve per width."""
+    plt = pyplot()
+    mean = grid.mean("test_loss")
+    l_max = int(grid.widths.max())
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * (l_max + 1), 1.2 + 0.4 * len(grid.widths)))
+    image = heatmap_axes(ax, mean, grid.widths, range(l_max + 1), "hidden width l", "l_+ (non-pathological)",
+                         f"{title}: test loss (BCE), mean over {len(grid.seeds)} seeds", ".3f")
+    fig.colorbar(image, ax=ax, label="test loss")
+    files = [save(fig, directory / f"{stem}_heatmap{suffix}")]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    se = grid.stderr("test_loss")
+    for i, (l, color) in enumerate(zip(grid.widths, run_colors(len(grid.widths)))):
+        x = np.arange(int(l) + 1)
+        ax.errorbar(x, mean[i, : l + 1], yerr=se[i, : l + 1], color=color, label=f"l = {l}", capsize=2, lw=1.2)
+    ax.set_xlabel("l_+ (non-pathological neurons at init)")
+    ax.set_ylabel("test loss (BCE), mean ± s.e.")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize="small", ncol=2)
+    files.append(save(fig, directory / f"{stem}_by_l_plus{suffix}"))
+    return files
+
+
+def toy_figures(result, directory: Path, suffix: str) -> list[Path]:
+    """The toy's loss curves and each neuron's path on its quadric, one colour per run."""
+    runs = [RunSeries(label=label, series={"step": result.steps, "loss": result.loss[:, i], "c": result.c[:, i, :],
+                                           "w_norm": result.w_norm[:, i, :], "v": result.v[:, i, :]})
+            for i, label in enumerate(result.labels)]
+    return [metric_figure(runs, "loss", directory / f"toy_loss{suffix}"),
+            quadric_figure(runs, directory / f"toy_quadric{suffix}")]
+
+
+def probability_figures(result, directory: Path, suffix: str) -> list[Path]:
+    """P(neuron pathological) over (d, l) per scheme, and Monte Carlo against the closed form."""
+    plt = pyplot()
+    count = len(result.schemes)
+    fig, axes = plt.subplots(1, count, figsize=(5.0 * count, 4.2), squeeze=False)
+    for s, scheme in enumerate(result.schemes):
+        image = heatmap_axes(axes[0][s], result.pathological[s], result.inputs, result.hidden, "inputs d",
+                             "hidden width l", f"{scheme}: P(neuron pathological)", ".2f", 0.0, 1.0)
+    fig.colorbar(image, ax=axes[0].tolist(), label="closed form p")
+    files = [save(fig, directory / f"probability_heatmap{suffix}")]
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    for s, (scheme, color) in enumerate(zip(result.schemes, run_colors(count))):
+        ax.scatter(result.disconnected[s].ravel(), result.disconnected_mc[s].ravel(), s=6, color=color, label=scheme)
+    ax.plot([0, 1], [0, 1], color="black", lw=0.8)
+    ax.set_xlabel("P(H(c) disconnected), closed form")
+    ax.set_ylabel(f"Monte Carlo ({result.samples} networks per cell)")
+    ax.legend(frameon=False, fontsize="small")
+    files.append(save(fig, directory / f"probability_mc{suffix}"))
+    return files
+
+
+def experiment_figures(result, directory: Path, suffix: str = ".png") -> list[Path]:
+    """The figure files of an experiment's result (toy, breast-cancer, mitigation, probability);
+    other experiments draw none and return []."""
+    from core.experiments import GridResult, MitigationResult, ProbabilityResult, ToyResult
+
+    if suffix not in FORMATS:
+        raise UserError(f"--figure-format {suffix.lstrip('.')}: must be one of png, svg, pdf")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--figures {directory}: cannot create the directory ({e.strerror or e})") from None
+    if isinstance(result, ToyResult):
+        return toy_figures(result, directory, suffix)
+    if isinstance(result, MitigationResult):
+        return (grid_figures(result.prescribed, "mitigation_prescribed", directory, suffix, "prescribed")
+                + grid_figures(result.rebalanced, "mitigation_rebalanced", directory, suffix, "rebalanced"))
+    if isinstance(result, GridResult):
+        return grid_figures(result, "breast_cancer", directory, suffix, "breast cancer")
+    if isinstance(result, ProbabilityResult):
+        return probability_figures(result, directory, suffix)
+    return []

@@ -10,7 +10,8 @@ from textual.widgets import DataTable
 
 from lab.widgets.status_line import REDACTED, STATE_STYLE
 
-COLUMNS = (("id", "id"), ("name", "name"), ("status", "status"), ("loss", "final loss"), ("l_", "l₋"),
+MARK = "✓"
+COLUMNS = (("mark", " "), ("id", "id"), ("name", "name"), ("status", "status"), ("loss", "final loss"), ("l_", "l₋"),
            ("components", "comp."), ("created", "created"), ("summary", "config"), ("tags", "tags"))
 
 
@@ -33,6 +34,7 @@ class SessionsTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self.redact = False
+        self.marked: list[str] = []  # session ids marked for comparison, in the order marked
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -45,13 +47,22 @@ class SessionsTable(DataTable):
         row_key, _ = self.coordinate_to_cell_key((self.cursor_row, 0))
         return row_key.value
 
+    def shown_ids(self) -> list[str]:
+        return [row.value for row in self.rows]
+
+    def set_marked(self, ids: list[str]) -> None:
+        """Mark exactly `ids` (kept in order, each once) and redraw the mark column."""
+        self.marked = list(dict.fromkeys(ids))
+        for session_id in self.shown_ids():
+            self.update_cell(session_id, "mark", MARK if session_id in self.marked else "")
+
     def show(self, infos: list, select: str | None = None) -> None:
         keep = select or self.selected_id
         self.clear()
         for info in infos:
             created = REDACTED if self.redact else time.strftime("%Y-%m-%d %H:%M", time.localtime(info.created))
             self.add_row(
-                REDACTED if self.redact else info.id, info.name or "", Text(info.status, style=STATE_STYLE.get(info.status, "")),
+                MARK if info.id in self.marked else "", REDACTED if self.redact else info.id, info.name or "", Text(info.status, style=STATE_STYLE.get(info.status, "")),
                 _loss(info), "—" if info.pathological is None else str(info.pathological),
                 "—" if info.components is None else str(info.components), created, info.summary,
                 ", ".join(info.tags), key=info.id,
