@@ -48,7 +48,7 @@ def ncf_report(config, starts: int) -> dict:
         "prediction": neurons,
         "classification": report.classification,
         "theta_norm": report.initial.theta_norm,
-        "step": config.train.lr,
+        "lr": config.train.lr,
     }
 
 
@@ -101,8 +101,8 @@ def print_report(report: dict) -> None:
         heads = "dead" if n["kkt"] is None else str(n["kkt"])
         cos = "" if n["cosine"] is None else f"{n['cosine']:.9f}"
         cannot = sorted(everything - set(n["reachable"]))
-        status = n["status"] + (" (sign frozen)" if n["frozen"] else "")
-        pred.add_row(str(k), f"{n['c']:+.3g}", status, "+" if n["sign"] >= 0 else "-", heads, cos, f"{n['rate']:.4g}",
+        sign = ("+" if n["sign"] >= 0 else "-") + (" frozen" if n["frozen"] else "")
+        pred.add_row(str(k), f"{n['c']:+.3g}", n["status"], sign, heads, cos, f"{n['rate']:.4g}",
                      _indices(n["reachable"]), _indices(cannot))
         if k == 63 and len(report["prediction"]) > 64:
             pred.add_row("…", f"{len(report['prediction']) - 64} more", "", "", "", "", "", "", "")
