@@ -10,6 +10,9 @@
    round (A') is the A/A control: how far two identical runs differ on this machine. The order of
    the three runs turns every round; medians and the medians of the per-round ratios B / A and
    A' / A are reported. Target: B >= 95% of A.
+3. The panes' own work on the UI thread, which is what they can take from training (they share
+   the GIL): time spent in every plot's `render` and the panels' `show`, in one run with the four
+   default panes on screen (A) and one with the NCF pane (B), as a fraction of the run's wall time.
 
     python bench/bench_ncf.py [--rounds 5] [--steps 20000]
 """
@@ -71,6 +74,38 @@ def console_rate(config, store: Path, with_ncf: bool) -> float:
     return float(series["step"][-1]) / float(series["elapsed"][-1])
 
 
+def ui_time(config, store: Path, with_ncf: bool) -> tuple[float, float]:
+    """(seconds of pane work on the UI thread, run seconds) of one run: every plot's render and
+    the panels' show, with the four default panes (A) or the NCF pane (B) on screen."""
+    from lab.widgets.classification_panel import ClassificationPanel
+    from lab.widgets.ncf_pane import NcfPane
+    from lab.widgets.run_plot import RunPlot
+
+    spent = [0.0]
+    targets = [(RunPlot, "render"), (ClassificationPanel, "show"), (NcfPane, "show")]
+    originals = [getattr(owner, name) for owner, name in targets]
+
+    def timed(function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - started
+        return wrapper
+
+    for (owner, name), function in zip(targets, originals):
+        setattr(owner, name, timed(function))
+    try:
+        started = time.perf_counter()
+        console_rate(config, store, with_ncf)
+        wall = time.perf_counter() - started
+    finally:
+        for (owner, name), function in zip(targets, originals):
+            setattr(owner, name, function)
+    return spent[0], wall
+
+
 def main() -> None:
     from core.config import load_config, replace
 
@@ -90,7 +125,7 @@ def main() -> None:
           f"(min {min(walls):.2f}), CPU {statistics.median(cpus):.2f} s; "
           f"relulab check on it: {statistics.median(checks):.2f} s  [{args.rounds} rounds]")
 
-    results = {}
+    results: dict[str, tuple[float, float]] = {}
     for name in ("small_init", "breast_cancer"):
         config = replace(load_config(REPO / "examples" / f"{name}.toml"), "train", steps=args.steps)
         rates: dict[str, list[float]] = {"A": [], "A'": [], "B": []}
@@ -100,9 +135,13 @@ def main() -> None:
                 arms = ["A", "A'", "B"]
                 for arm in arms[r % 3:] + arms[:r % 3]:
                     rates[arm].append(console_rate(config, Path(tmp) / f"store{r}{arm}", arm == "B"))
+            ui = {arm: ui_time(config, Path(tmp) / f"timed{arm}", arm) for arm in (False, True)}
         b_over_a = statistics.median([b / a for a, b in zip(rates["A"], rates["B"])])
         aa = statistics.median([x / a for a, x in zip(rates["A"], rates["A'"])])
         results[name] = (b_over_a, aa)
+        print(f"{name}: pane work on the UI thread: the four default panes {ui[False][0]:.2f} s of a "
+              f"{ui[False][1]:.1f} s run ({100 * ui[False][0] / ui[False][1]:.1f}%), the NCF pane "
+              f"{ui[True][0]:.2f} s of {ui[True][1]:.1f} s ({100 * ui[True][0] / ui[True][1]:.1f}%)")
         print(f"{name} ({args.steps} steps): without NCF {statistics.median(rates['A']):.0f} steps/s, "
               f"with the NCF pane {statistics.median(rates['B']):.0f} steps/s; median B/A {b_over_a:.3f}, "
               f"A'/A {aa:.3f}  [{args.rounds} rounds]")

@@ -430,10 +430,10 @@ def predict(problem: Problem, W0: np.ndarray, V0: np.ndarray, kkt: list[KKTDirec
         escape_steps[later] = done + (target - log_size[later]) / rate_per_step[later]
     w_norm = np.linalg.norm(W, axis=1)
     unit_W = np.where(w_norm[:, None] > 0, W / np.maximum(w_norm, 1e-300)[:, None], 0.0)
-    g = G(problem, unit_W)  # (l, e)
-    rate = np.linalg.norm(g, axis=1) if problem.outputs > 1 else np.abs(g[:, 0])
     v_norm = np.linalg.norm(V, axis=0)
     unit_v = np.where(v_norm > 0, V / np.maximum(v_norm, 1e-300), 0.0).T
+    # The neuron's growth rate <v, G(w)> (= h(w) = 2 N* at a KKT point); <= 0: it does not grow.
+    rate = np.maximum(np.sum(unit_v * G(problem, unit_W), axis=1), 0.0)
     dead = rate <= DEAD_RTOL * problem.scale
     # The flow's limits are KKT points the ascent may have missed: the table takes them in.
     for j in np.flatnonzero(~dead):
@@ -517,7 +517,7 @@ class Saddle:
     escape_steps: np.ndarray  # (l,) predicted steps to reach the escape norm (inf: never / not small)
 
 
-def residual_problem(problem: Problem, y: np.ndarray, loss: str, f: np.ndarray, base: Problem | None = None) -> Problem:
+def residual_problem(problem: Problem, y: np.ndarray, loss: str, f: np.ndarray) -> Problem:
     """The NCF of the residuals: y~_i = -dl/df at the current outputs f (n, e)."""
     return Problem(problem.x, correlation_targets(y, loss, problem.outputs, f), problem.up, problem.down,
                    problem.activation)

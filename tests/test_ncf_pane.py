@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from core.config import Config, config_from_dict, load_config
+from core.config import config_from_dict, load_config
 from lab.app import RelulabApp
 from lab.ncf_track import RESULT_NAME, NcfTrack
 from lab.screens.replay_screen import ReplayScreen
@@ -88,4 +88,3 @@ def test_track_alignment_at_a_checkpoint_matches_core():
     assert [k["value"] for k in view.kkt] == [k.value for k in report.kkt]
     assert (view.nearest == report.initial.nearest).all()
     assert view.escape_step() > 0
-    assert isinstance(Config(), Config)

@@ -22,7 +22,7 @@ class NcfPlot(RunPlot):
 
     def draw(self, plt: Plot, frame: RunFrame) -> None:
         s = frame.series
-        keep = thin(len(s), max(10, self.size.width // 2))
+        keep = thin(len(s), max(10, self.size.width // 4))
         step = s.step[keep].astype(float)
         size = np.log10(np.maximum(np.sqrt(s.w_norm[keep] ** 2 + s.v[keep] ** 2), FLOOR))
         x_max = max(float(frame.total_steps), float(s.step[-1]), 1.0)
@@ -45,9 +45,8 @@ class NcfPlot(RunPlot):
         for j, k in enumerate(s.neurons):
             ok = np.isfinite(size[:, j])
             if ok.any():
-                plt.plot(step[ok].tolist(), size[ok, j].tolist(), marker=LINE, color=colors[j % len(colors)])
-                plt.text(neuron_label(int(k)), float(step[ok][-1]), float(size[ok, j][-1]),
-                         color=colors[j % len(colors)], alignment="right")
+                plt.plot(step[ok].tolist(), size[ok, j].tolist(), marker=LINE, color=colors[j % len(colors)],
+                         label=neuron_label(int(k)))
         if predicted is not None:
             plt.plot(predicted[0].tolist(), predicted[1].tolist(), marker=PREDICTION_MARKER,
                      color=self.color("foreground", dim=True))
