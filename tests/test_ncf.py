@@ -54,19 +54,24 @@ def test_residual_is_the_tangent_gradient_off_kinks():
     assert ncf.kkt_residual(p, np.array([1.0, 0.0]), 1.0) < 1e-15
 
 
-def random_problem(loss="mse", outputs=1, n=40, d=5, seed=0) -> ncf.Problem:
+def random_problem(loss="mse", outputs=1, n=40, d=5, seed=0, activation="relu") -> ncf.Problem:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d - 1))
     if loss == "cross_entropy":
         y = rng.integers(0, outputs, n)
+    elif loss == "bce":
+        y = rng.integers(0, 2, (n, 1)).astype(float)
     else:
         y = rng.standard_normal((n, outputs))
-    return ncf.Problem(ncf.design(x, True), ncf.correlation_targets(y, loss, outputs), 1.0, 0.0, "relu")
+    up, down = ncf.activation_slopes(activation, 0.1)
+    return ncf.Problem(ncf.design(x, True), ncf.correlation_targets(y, loss, outputs), up, down, activation)
 
 
-@pytest.mark.parametrize("loss,outputs", [("mse", 1), ("cross_entropy", 3)])
-def test_kkt_directions_are_local_maxima_and_normalised_kkt_points_of_N(loss, outputs):
-    p = random_problem(loss, outputs)
+@pytest.mark.parametrize("loss,outputs,activation", [("mse", 1, "relu"), ("cross_entropy", 3, "relu"),
+                                                     ("mse", 1, "leaky_relu"), ("mse", 1, "abs"),
+                                                     ("bce", 1, "relu")])
+def test_kkt_directions_are_local_maxima_and_normalised_kkt_points_of_N(loss, outputs, activation):
+    p = random_problem(loss, outputs, activation=activation)
     table = ncf.kkt_directions(p, starts=24)
     assert table
     rng = np.random.default_rng(5)

@@ -92,3 +92,19 @@ def test_experiment_scales_only_for_small_init():
     assert done.returncode == 2 and "--scales" in done.stderr
     done = relulab("experiment", "small-init", "--scales", "2", "--no-save")
     assert done.returncode == 2 and "--scales" in done.stderr
+
+
+def test_experiment_small_init_records_and_writes_files(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["experiment", "small-init", "--scales", "1e-3,1e-5", "--seeds", "2", "--steps", "1000",
+                 "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["scale"] for r in report["alignment"]] == [1e-3, 1e-5]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["small_init.csv", "small_init.json", "small_init_saddles.csv"]
+    assert "max_one_minus_cos" in (out / "small_init.csv").read_text().splitlines()[0]
+    from lab.cli.sessions import open_store
+
+    session = open_store(None).load(report["session"])
+    assert session.json("alignment") == report["alignment"]
+    assert session.array("one_minus_cos").shape == (2, 2, 6)

@@ -1,4 +1,5 @@
-"""log10 ||theta_k|| per tracked neuron against step, with the near-origin growth the NCF predicts.
+"""log10 ||theta_k|| per tracked neuron and log10 ||theta|| against step, with the near-origin
+growth the NCF predicts.
 
 From a small initialisation a neuron heading for a KKT direction of value N* grows like
 exp(2 N* t), t = step * lr: a straight line on this axis. The dotted line is that prediction for
@@ -15,6 +16,7 @@ from lab.widgets.run_plot import LINE, RunPlot, neuron_label, thin
 
 FLOOR = 1e-300
 PREDICTION_MARKER = "·"
+TOTAL_MARKER = "•"
 
 
 class NcfPlot(RunPlot):
@@ -24,10 +26,13 @@ class NcfPlot(RunPlot):
         s = frame.series
         keep = thin(len(s), max(10, self.size.width // 4))
         step = s.step[keep].astype(float)
-        size = np.log10(np.maximum(np.sqrt(s.w_norm[keep] ** 2 + s.v[keep] ** 2), FLOOR))
+        squares = s.w_norm[keep] ** 2 + s.v[keep] ** 2
+        size = np.log10(np.maximum(np.sqrt(squares), FLOOR))
+        # ||theta|| of the tracked neurons: all of them unless the layer is wide.
+        total = np.log10(np.maximum(np.sqrt(squares.sum(axis=1)), FLOOR))
         x_max = max(float(frame.total_steps), float(s.step[-1]), 1.0)
         plt.xlim(0.0, x_max)
-        values = [size[np.isfinite(size)]]
+        values = [size[np.isfinite(size)], total[np.isfinite(total)]]
         ncf = frame.ncf
         predicted = None
         if ncf is not None and ncf.rate is not None and ncf.theta0 > 0:
@@ -47,7 +52,11 @@ class NcfPlot(RunPlot):
             if ok.any():
                 plt.plot(step[ok].tolist(), size[ok, j].tolist(), marker=LINE, color=colors[j % len(colors)],
                          label=neuron_label(int(k)))
+        ok = np.isfinite(total)
+        if ok.any():
+            plt.plot(step[ok].tolist(), total[ok].tolist(), marker=TOTAL_MARKER, color=self.color("foreground"),
+                     label="‖θ‖" if len(s.neurons) == s.hidden else "‖θ‖ tracked")
         if predicted is not None:
             plt.plot(predicted[0].tolist(), predicted[1].tolist(), marker=PREDICTION_MARKER,
                      color=self.color("foreground", dim=True))
-        self.title(plt, "log10 ‖θ_k‖", " · ·· exp(2N* t) predicted")
+        self.title(plt, "log10 ‖θ_k‖ and ‖θ‖", " · ·· ‖θ(0)‖ exp(2N* t) predicted")
