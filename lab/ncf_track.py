@@ -13,6 +13,7 @@ config only). No Textual here.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -28,6 +29,7 @@ WAIT_SECONDS = 60.0  # how long closing a session waits for an analysis still be
 # Closing a session computes an analysis nobody asked for only below this many multiply-adds of
 # ascent (starts x samples x d_eff x iterations): about a second of CPU. Breast cancer is ~1e8.
 UNASKED_WORK = 2e9
+ANALYSIS_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,10 @@ class NcfTrack:
         return track
 
     def _compute(self, config: Config, params: Params | None, dataset=None) -> None:
+        try:  # the training thread goes first when they compete for a core (Linux: a nice per thread)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYSIS_NICE)
+        except (AttributeError, OSError):
+            pass
         try:
             self.record = analysis_record(config, params, dataset)
             self.status = "ready"
