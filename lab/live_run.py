@@ -147,7 +147,7 @@ class LiveRun:
         self.inputs = trainer.inputs
         self.d_eff = trainer.d_eff
         self.initial = trainer.initial
-        self.ncf = NcfTrack.for_config(self.config, trainer.initial_params, dataset=trainer.dataset, start=False)
+        self.ncf = NcfTrack.for_run(self.config, trainer.initial_params, trainer.dataset)
         try:
             self.probability = init_probability(self.config, trainer.inputs)
         except Exception as e:  # only a figure on the panel: never worth failing the run for
@@ -203,6 +203,8 @@ class LiveRun:
                         next_report = now + interval
                         report()
         self.steps_per_second = trainer.steps_per_second
+        if writer is not None and self.ncf is not None:
+            self.ncf.save(writer)  # before the run counts as finished, so its record is whole by then
         self.final = trainer.final
         self.state = trainer.status if trainer.status != "running" else "interrupted"
 
@@ -212,8 +214,6 @@ class LiveRun:
             return
         status = self.state if self.state in ("completed", "interrupted", "diverged", "failed") else "interrupted"
         try:
-            if self.ncf is not None:
-                self.ncf.save(writer)
             writer.finish(status, self.final)
         except (UserError, OSError) as e:
             self.store_error = str(e)

@@ -2,9 +2,9 @@
 
 `NcfTrack` holds, for one run whose network the theory covers, the KKT table of its NCF and the
 prediction for its initial point (core.ncf.analyse), and the alignment of the neurons at the
-newest checkpoint. The analysis is computed once, in a background thread, when the pane is first
-shown, else when the session is closed: a run nobody watches through the pane pays nothing while
-it trains. The analysis is
+newest checkpoint. The analysis is computed once, in a background thread: from the start of a
+run for a small problem, else when the pane is first shown. It is recorded with the session as
+its "ncf" result when the run ends. The analysis is
 recorded with the session as its "ncf" result, so replay shows what the live run showed; a
 session recorded without it gets it computed from its config (the analysis depends on the
 config only). No Textual here.
@@ -26,9 +26,11 @@ from core.snapshot import Params
 
 RESULT_NAME = "ncf"
 WAIT_SECONDS = 60.0  # how long closing a session waits for an analysis still being computed
-# Closing a session computes an analysis nobody asked for only below this many multiply-adds of
-# ascent (starts x samples x d_eff x iterations): about a second of CPU. Breast cancer is ~1e8.
-UNASKED_WORK = 2e9
+# A run computes an analysis nobody asked for (niced, from its start, so that it is ready to be
+# recorded when the run ends) only below this many multiply-adds of ascent (starts x samples x
+# d_eff x iterations): a tenth of a second of CPU. The examples abs and small_init are ~1e7,
+# breast cancer ~2.5e8 (computed when the pane is shown, else by replay from the config).
+UNASKED_WORK = 1e8
 ANALYSIS_NICE = 10
 
 
@@ -120,6 +122,14 @@ class NcfTrack:
             self._thread.start()
 
     @classmethod
+    def for_run(cls, config: Config, params: Params, dataset) -> "NcfTrack":
+        """The track of a live run: a small problem's analysis starts now, a big one's on request."""
+        track = cls.for_config(config, params, dataset=dataset, start=False)
+        if track.small:
+            track.request()
+        return track
+
+    @classmethod
     def for_session(cls, session) -> "NcfTrack":
         """The recorded analysis of a session, else one computed now from its config."""
         if RESULT_NAME in session.result_names():
@@ -163,11 +173,11 @@ class NcfTrack:
         self._checkpoint = (step, params)
 
     def save(self, writer) -> None:
-        """Record the analysis with the session (waits for it if it is still being computed; a big
-        problem nobody looked at through the pane is left to `relulab ncf`)."""
-        if self._thread is None and not self.small:
+        """Record the analysis with the session, waiting for it if it is still being computed;
+        one nobody asked for and never started (a big problem) is not recorded."""
+        if writer is None or self._thread is None:
             return
-        if self.wait() and writer is not None:
+        if self.wait():
             writer.put_json(RESULT_NAME, self.record)
 
     def view(self, checkpoint: tuple[int, Params] | None = None) -> NcfView:
