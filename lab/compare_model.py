@@ -1,8 +1,10 @@
 """What the compare view draws: several sessions' series, read from the store and kept fresh.
 
-Each run's series are read once (downsampled to at most SERIES_POINTS, each bucket keeping its
-extremes) and read again while the session is still recording, so a run in another process grows
-on screen. Smoothing is applied to these series before they are thinned to the plot's width.
+The first frame draws every run from its block summaries (milliseconds for 100,000 snapshots);
+then each run's series are read in full (downsampled to at most SERIES_POINTS, each bucket keeping
+its extremes) and drawn again, and read again while a session is still recording, so a run in
+another process grows on screen. Smoothing is applied to these series before they are thinned
+to the plot's width.
 """
 
 from __future__ import annotations
@@ -54,16 +56,16 @@ class CompareRun:
         return self.series.get(key, np.zeros(0))
 
 
-def load_run(store, session_id: str) -> CompareRun:
-    """Read one session's series from `store` (in a worker thread)."""
-    session = store.load(session_id)
+def load_run(session, raw_cells: int | None = None) -> CompareRun:
+    """One loaded session's series (in a worker thread). `raw_cells=0` reads only the block
+    summaries of a long run (two points per block of snapshots): the quick first frame."""
     try:
         d_eff = session.d_eff()
     except Exception:  # no config or inputs recorded: topology is not drawn
         d_eff = None
-    return CompareRun(id=session.id, label=session.name or session.id, status=session.status,
-                      series=session.series(SERIES_POINTS), d_eff=d_eff,
-                      outputs=session.config.model.outputs if session.config else 1)
+    series = session.series(SERIES_POINTS) if raw_cells is None else session.series(SERIES_POINTS, raw_cells)
+    return CompareRun(id=session.id, label=session.name or session.id, status=session.status, series=series,
+                      d_eff=d_eff, outputs=session.config.model.outputs if session.config else 1)
 
 
 def x_values(run: CompareRun, wall: bool) -> np.ndarray:

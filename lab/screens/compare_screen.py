@@ -97,18 +97,29 @@ zooms back out.
 
     @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
     def _load(self, ids: list[str]) -> None:
+        """Block summaries first (a quick first frame), then the full series."""
         from sessions.compare import comparison
 
         store = self.app.store
         try:
-            runs = [load_run(store, i) for i in ids]
-            data = comparison([store.load(r.id) for r in runs]) if not self.runs else None
-            error = None
+            sessions = [store.load(i) for i in ids]
+            self.app.call_from_thread(self._loaded, [load_run(s, raw_cells=0) for s in sessions],
+                                      comparison(sessions), None)
+            self.app.call_from_thread(self._loaded, [load_run(s) for s in sessions], None, None)
         except UserError as e:
-            runs, data, error = [], None, str(e)
+            self.app.call_from_thread(self._loaded, [], None, str(e))
         except Exception as e:  # a damaged session must not take the app down
-            runs, data, error = [], None, f"cannot compare: {type(e).__name__}: {e}"
-        self.app.call_from_thread(self._loaded, runs, data, error)
+            self.app.call_from_thread(self._loaded, [], None, f"cannot compare: {type(e).__name__}: {e}")
+
+    @work(thread=True, exclusive=True, group="compare-refresh", exit_on_error=False)
+    def _reread(self, ids: list[str]) -> None:
+        """The sessions still recording, read again."""
+        store = self.app.store
+        try:
+            runs = [load_run(store.load(i)) for i in ids]
+        except Exception:  # deleted or damaged meanwhile: keep what is drawn
+            return
+        self.app.call_from_thread(self._loaded, runs, None, None)
 
     def _loaded(self, runs: list[CompareRun], data: dict | None, error: str | None) -> None:
         if error:
@@ -119,7 +130,7 @@ zooms back out.
             self.classification = data["classification"]
             self.final = data["final"]
             self.runs = runs
-        else:  # a refresh: replace the runs that were read again
+        else:  # full series, or a refresh: replace the runs that were read again
             fresh = {r.id: r for r in runs}
             self.runs = [fresh.get(r.id, r) for r in self.runs]
         self._draw()
@@ -127,7 +138,7 @@ zooms back out.
     def _refresh_running(self) -> None:
         running = [r.id for r in self.runs if r.status == "running"]
         if running:
-            self._load(running)
+            self._reread(running)
 
     # -- drawing ----------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from core.snapshot import count_text
 from lab.frame import RunFrame
 from lab.widgets.neuron_table import NeuronTable
 
@@ -28,7 +29,7 @@ def summary_text(frame: RunFrame) -> Text:
         text.append("classification pending…", style="dim")
         return text
     text.append(f"{k.pathological} pathological", style="bold")
-    text.append(f" · {k.components} components · {k.effective_components} effective\n")
+    text.append(f" · {count_text(k.components)} components · {k.effective_components} effective\n")
     text.append(f"signs '{k.signs}'" if k.signs else "signs —")
     p = frame.probability
     text.append(" · P(path. at init) " + (p.describe() if p is not None else "…"))

@@ -8,6 +8,7 @@ import time
 from rich.text import Text
 from textual.widgets import DataTable
 
+from core.snapshot import count_text
 from lab.widgets.status_line import REDACTED, STATE_STYLE
 
 MARK = "✓"
@@ -64,7 +65,7 @@ class SessionsTable(DataTable):
             self.add_row(
                 MARK if info.id in self.marked else "", REDACTED if self.redact else info.id, info.name or "", Text(info.status, style=STATE_STYLE.get(info.status, "")),
                 _loss(info), "—" if info.pathological is None else str(info.pathological),
-                "—" if info.components is None else str(info.components), created, info.summary,
+                "—" if info.components is None else count_text(info.components), created, info.summary,
                 ", ".join(info.tags), key=info.id,
             )
         if keep is not None:
