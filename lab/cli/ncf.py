@@ -13,7 +13,7 @@ import argparse
 import json
 import time
 
-from lab.cli.flags import add_schema_flag, apply_flags
+from lab.cli.flags import add_schema_flag, add_set_argument, apply_flags
 
 SHOWN_DIRECTION = 6  # entries of a direction printed in the table (all of them in --json)
 
@@ -24,6 +24,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("config", metavar="CONFIG.toml", help="the network, data and initialisation")
     add_schema_flag(p, "init", "seed")
     add_schema_flag(p, "init", "scale", "--init-scale")
+    add_set_argument(p)
     p.add_argument("--starts", type=int, default=64, metavar="N",
                    help="random starts of the ascent per sign (default 64)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -56,16 +57,17 @@ def ncf_command(args: argparse.Namespace) -> int:
     from core import ncf
     from core.config import load_config
     from core.errors import UserError
+    from lab.cli.output import say
 
     started = time.perf_counter()
     if not 1 <= args.starts <= 10_000:
         raise UserError(f"--starts {args.starts}: must be an integer between 1 and 10000")
-    config = apply_flags(load_config(args.config), args, source=f"{args.config} (command line)")
+    config = apply_flags(load_config(args.config, args.set), args, source=f"{args.config} (command line)")
     ncf.check_covered(config)
     report = ncf_report(config, args.starts)
     report["seconds"] = round(time.perf_counter() - started, 3)
     if args.json:
-        print(json.dumps(report))
+        say(json.dumps(report))
     else:
         print_report(report)
     return 0
