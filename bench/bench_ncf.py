@@ -14,7 +14,7 @@
    the GIL): time spent in every plot's `render` and the panels' `show`, in one run with the four
    default panes on screen (A) and one with the NCF pane (B), as a fraction of the run's wall time.
 
-    python bench/bench_ncf.py [--rounds 5] [--steps 20000]
+    python bench/bench_ncf.py [--rounds 5] [--steps 30000] [--configs small_init,breast_cancer] [--skip-command]
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ def console_rate(config, store: Path, with_ncf: bool) -> float:
     from lab.app import RelulabApp
     from sessions.store import Store
 
-    original = live_run.NcfTrack.for_config
+    original = live_run.NcfTrack.for_run
     if not with_ncf:
-        live_run.NcfTrack.for_config = classmethod(lambda cls, *a, **k: None)
+        live_run.NcfTrack.for_run = classmethod(lambda cls, *a, **k: None)
     try:
         async def drive() -> str:
             app = RelulabApp(config, store_path=str(store), prewarm=False)
@@ -65,11 +65,13 @@ def console_rate(config, store: Path, with_ncf: bool) -> float:
                     await pilot.press("5")
                 while not app.live_run.finished:
                     await pilot.pause(0.05)
+                if app.live_run.error:
+                    raise SystemExit(f"the run failed: {app.live_run.error}")
                 return app.live_run.session_id
 
         session_id = asyncio.run(drive())
     finally:
-        live_run.NcfTrack.for_config = original
+        live_run.NcfTrack.for_run = original
     series = Store(str(store)).load(session_id).series()
     return float(series["step"][-1]) / float(series["elapsed"][-1])
 
@@ -111,22 +113,25 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--steps", type=int, default=30_000)
+    parser.add_argument("--configs", default="small_init,breast_cancer", help="examples/NAME.toml to train, comma-separated")
+    parser.add_argument("--skip-command", action="store_true", help="skip the relulab ncf timing")
     args = parser.parse_args()
 
     example = "examples/breast_cancer.toml"
     walls, cpus, checks = [], [], []
-    for _ in range(args.rounds):
+    for _ in range(0 if args.skip_command else args.rounds):
         wall, cpu = command_seconds(["ncf", example, "--json"])
         walls.append(wall)
         cpus.append(cpu)
         checks.append(command_seconds(["check", "--config", example, "--json"])[0])
-    print(f"relulab ncf {example}: median wall {statistics.median(walls):.2f} s "
-          f"(min {min(walls):.2f}), CPU {statistics.median(cpus):.2f} s; "
-          f"relulab check on it: {statistics.median(checks):.2f} s  [{args.rounds} rounds]")
+    if walls:
+        print(f"relulab ncf {example}: median wall {statistics.median(walls):.2f} s "
+              f"(min {min(walls):.2f}), CPU {statistics.median(cpus):.2f} s; "
+              f"relulab check on it: {statistics.median(checks):.2f} s  [{args.rounds} rounds]")
 
     results: dict[str, tuple[float, float]] = {}
-    for name in ("small_init", "breast_cancer"):
+    for name in args.configs.split(","):
         config = replace(load_config(REPO / "examples" / f"{name}.toml"), "train", steps=args.steps)
         rates: dict[str, list[float]] = {"A": [], "A'": [], "B": []}
         with tempfile.TemporaryDirectory() as tmp:
