@@ -28,14 +28,15 @@ from lab.views.experiments import heat_color
 from lab.views.small_init import draw_small_init
 
 DESCRIPTIONS = {
-    "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, and the "
-           "rebalanced (+,-) control (same function, c_k > 0) fits too.",
+    "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, the "
+           "rebalanced (+,-) control (same function, c_k > 0) fits too, and (+,-) from a constant start "
+           "reaches the best constant fit, the lowest loss found in (+,-).",
     "breast-cancer": "Test loss for each hidden width l and number l_+ of non-pathological neurons "
                      "(the others start pathological with v_k < 0). Paper: the number l_+ matters, not l_+/l.",
     "probability": "P(initialisation obstructed) over inputs d and width l, Xavier vs Kaiming: closed form "
                    "checked against Monte Carlo. Paper: higher for small d, lower for Kaiming.",
     "mitigation": "The breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (the same "
-                  "function): does the dependence on l_+ go away?",
+                  "function), by a norm swap and to ||W_k||/||v_k|| = 2, 3, 4, 8: does the dependence on l_+ go away?",
     "small-init": "Small initialisation (Kumar & Haupt): 1 - cos to the NCF's KKT directions against the "
                   "initial scale, and the saddle-to-saddle sequence with the residual NCF's predictions.",
 }
@@ -278,9 +279,7 @@ def draw_toy(left, right, table: DataTable, result) -> str:
         table.add_row(row["run"], f"{row['final_loss']:.3g}", " ".join(f"{c:+.3f}" for c in row["initial_c"]),
                       " ".join(f"{c:+.3f}" for c in row["final_c"]),
                       f"{_signs(row['initial_v_sign'])} -> {_signs(row['final_v_sign'])}", str(row["components"]))
-    loss = result.final_loss
-    return (f"obstructed final loss {loss[0]:.3g}, free {loss[1]:.3g}, rebalanced control {loss[2]:.3g}: "
-            "the pathological neuron with v < 0 can never turn positive, so |x| is out of reach.")
+    return " ".join(result.findings())
 
 
 def _signs(values) -> str:
@@ -314,7 +313,9 @@ def draw_mitigation(left, right, table: DataTable, result, summary: dict) -> str
     l = int(pre.widths[i])
     xs = list(range(l + 1))
     left.plot(xs, pre.mean("test_loss")[i, : l + 1].tolist(), label="prescribed", marker=LINE)
-    left.plot(xs, reb.mean("test_loss")[i, : l + 1].tolist(), label="rebalanced", marker=DOT)
+    left.plot(xs, reb.mean("test_loss")[i, : l + 1].tolist(), label="swap", marker=DOT)
+    for r, g in sorted(result.by_ratio.items()):
+        left.plot(xs, g.mean("test_loss")[i, : l + 1].tolist(), label=f"ratio {r:g}", marker=DOT)
     left.title(f"test loss vs l_+ at l = {l}")
     left.xlabel("l_+")
     c = summary["comparison"]
@@ -331,8 +332,7 @@ def draw_mitigation(left, right, table: DataTable, result, summary: dict) -> str
                  float(np.nanmin(both)), float(np.nanmax(both)))
     k = result.check
     return (f"At init: min c_k {k.min_c_before:+.3g} -> {k.min_c_after:+.3g}, max |change of f| "
-            f"{k.max_output_change:.2g} over {k.networks} networks. Sign flips per network: prescribed "
-            f"{c['prescribed_sign_flips']:.2f}, rebalanced {c['rebalanced_sign_flips']:.2f}.")
+            f"{k.max_output_change:.2g} over {k.networks} networks. " + " ".join(c["verdict"]))
 
 
 def draw_probability(left, right, table: DataTable, result, summary: dict) -> str:
