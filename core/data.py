@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path

@@ -106,7 +106,7 @@ def provenance(name: str, quick: bool, params: dict, result, device: str, starte
 def rerun_command(name: str, quick: bool, params: dict, device: str) -> str:
     parts = ["relulab", "experiment", name]
     for key, value in params.items():
-        if key in ("widths", "seeds"):
+        if key in ("widths", "seeds", "scales"):
             value = ",".join(str(v) for v in value)
         parts += ["--" + key.replace("_", "-"), str(value)]
     return " ".join(parts + ["--device", device])
@@ -137,12 +137,16 @@ def jsonable(obj):
 
 def headline_tables(result) -> dict:
     """The rows that --json prints besides the summary: per-cell tables, small enough for stdout."""
-    from core.experiments import AtlasExperimentResult, GridResult, LevelSetsResult, MitigationResult, ToyResult
+    from core.experiments import (AtlasExperimentResult, GridResult, LevelSetsResult, MitigationResult, SmallInitResult,
+                                  ToyResult)
 
     if isinstance(result, ToyResult):
         return {"runs": result.summary()}
     if isinstance(result, (LevelSetsResult, AtlasExperimentResult)):
         return {"cells": result.cells()}
+    if isinstance(result, SmallInitResult):
+        return {"alignment": result.alignment(), "sequence": [s.to_dict() for s in result.sequence],
+                "kkt": result.kkt}
     if isinstance(result, GridResult):
         return {"cells": result.cells()}
     if isinstance(result, MitigationResult):
@@ -169,7 +173,7 @@ def record_result(store, name: str, result, prov: dict, report: dict, device: st
             writer.put_array(key, np.asarray(array))
         writer.put_json("experiment", jsonable({"name": name, "summary": report["summary"]}))
         writer.put_json("provenance", jsonable(prov))
-        for key in ("cells", "runs"):
+        for key in ("cells", "runs", "alignment", "sequence", "kkt"):
             if key in report:
                 writer.put_json(key, jsonable(report[key]))
         status = report.get("status", "completed")
@@ -198,7 +202,7 @@ def write_out(out: Path, name: str, result, prov: dict, report: dict) -> list[Pa
     """NAME.json (provenance, summary, every array) and NAME.csv (the main table), plus per-kind extras."""
     from core import experiments
     from core.errors import UserError
-    from core.experiments import GridResult, MitigationResult, ToyResult
+    from core.experiments import GridResult, MitigationResult, SmallInitResult, ToyResult
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -208,7 +212,7 @@ def write_out(out: Path, name: str, result, prov: dict, report: dict) -> list[Pa
     files = []
     try:
         data = {"provenance": prov, "summary": report["summary"], "arrays": experiments.arrays(result)}
-        for key in ("runs", "cells"):
+        for key in ("runs", "cells", "alignment", "sequence", "kkt"):
             if key in report:
                 data[key] = report[key]
         path = out / f"{stem}.json"
@@ -231,6 +235,9 @@ def write_out(out: Path, name: str, result, prov: dict, report: dict) -> list[Pa
             grids = [result] if isinstance(result, GridResult) else [g for _, g in result.variants()]
             files.append(write_csv(out / f"{stem}.csv", [row for g in grids for row in g.cells()]))
             files.append(write_csv(out / f"{stem}_runs.csv", [row for g in grids for row in g.runs()]))
+        elif isinstance(result, SmallInitResult):
+            files.append(write_csv(out / f"{stem}.csv", report["alignment"]))
+            files.append(write_csv(out / f"{stem}_saddles.csv", report["sequence"]))
         else:
             files.append(write_csv(out / f"{stem}.csv", result.cells()))
     except OSError as e:

@@ -14,6 +14,7 @@ from core.invariants import classify
 from core.snapshot import Classification
 from lab.atlas_report import component_floor_line
 from lab.live_run import InitProbability, LiveRun
+from lab.ncf_track import NcfView
 from lab.series import SeriesView
 
 
@@ -35,6 +36,7 @@ class RunFrame:
     hops: int
     hops_per_neuron: dict[int, int] = field(default_factory=dict)
     component_floor: str | None = None  # "floor of this component ..." once an atlas of this config and c exists
+    ncf: NcfView | None = None  # the NCF pane's data (lab/ncf_track.py), None where not computed
 
     @property
     def hidden(self) -> int:
@@ -61,4 +63,5 @@ def live_frame(run: LiveRun) -> RunFrame | None:
         probability=run.probability, max_drift=snap.max_drift, hops=run.hop_count,
         hops_per_neuron=run.hops_per_neuron,
         component_floor=component_floor_line(getattr(run.store, "path", None), run.config, run.initial),
+        ncf=run.ncf.view() if run.ncf is not None else None,
     )

@@ -17,6 +17,7 @@ from typing import Callable
 from core.config import Config
 from core.errors import UserError
 from core.snapshot import Classification, Snapshot
+from lab.ncf_track import NcfTrack
 from lab.series import SeriesBuffer
 
 # Monte Carlo budget for the init-time probability (neurons x samples drawn): ~0.1 s of numpy.
@@ -84,6 +85,7 @@ class LiveRun:
         self.store_error: str | None = None  # why it is not (or no longer) recorded
         self.hop_count = 0
         self.hops_per_neuron: dict[int, int] = {}
+        self.ncf: NcfTrack | None = None  # the NCF pane's analysis, recorded with the session
         self.steps_per_second = 0.0
         self._trainer = None
         self._writer = None
@@ -145,6 +147,7 @@ class LiveRun:
         self.inputs = trainer.inputs
         self.d_eff = trainer.d_eff
         self.initial = trainer.initial
+        self.ncf = NcfTrack.for_run(self.config, trainer.initial_params, trainer.dataset)
         try:
             self.probability = init_probability(self.config, trainer.inputs)
         except Exception as e:  # only a figure on the panel: never worth failing the run for
@@ -182,6 +185,9 @@ class LiveRun:
                         self.store_error = str(e)
                         notify(f"recording stopped, training goes on: {e}")
                         writer = self._writer = None
+                if batch.params and self.ncf is not None:
+                    newest = max(batch.params)
+                    self.ncf.observe(newest, batch.params[newest])
                 for snap in batch:
                     series.append(snap)
                     if snap.hops:
@@ -197,6 +203,8 @@ class LiveRun:
                         next_report = now + interval
                         report()
         self.steps_per_second = trainer.steps_per_second
+        if writer is not None and self.ncf is not None:
+            self.ncf.save(writer)  # before the run counts as finished, so its record is whole by then
         self.final = trainer.final
         self.state = trainer.status if trainer.status != "running" else "interrupted"
 

@@ -11,6 +11,7 @@ import numpy as np
 from lab.atlas_report import component_floor_line
 from lab.frame import RunFrame, classify_point
 from lab.live_run import InitProbability, init_probability
+from lab.ncf_track import ReplayNcf
 from lab.series import SeriesView
 
 # Rows of (n x hidden) arrays kept in memory for scrubbing: whole sessions up to this many cells.
@@ -40,6 +41,7 @@ class ReplayModel:
                 self.probability = init_probability(self.config, session.inputs)
             except Exception:  # only a figure on the panel
                 self.probability = None
+        self.ncf = ReplayNcf(session)  # the recorded NCF analysis (or one computed now from the config)
         self.index = 0
         # Start the default speed so a whole replay takes about 10 seconds.
         self.speed = next((s for s in SPEEDS if s * 10 >= len(self)), SPEEDS[-1])
@@ -100,6 +102,7 @@ class ReplayModel:
             test_loss=test_value, c=c, w_norm=w, v=v, classification=classification, probability=self.probability,
             max_drift=float(drift[i]) if drift is not None else 0.0, hops=len(hops), hops_per_neuron=per_neuron,
             component_floor=component_floor_line(self.session.database.store_path, self.config, self.session.initial),
+            ncf=self.ncf.view(self.step),
         )
 
     def elapsed(self) -> float | None:

@@ -6,6 +6,8 @@
     mitigation     the breast-cancer grid again, every neuron rescaled to c_k >= 0 at init
     level-sets     Freeman & Bruna: normalised geodesic length between trained pairs against the loss level
     atlas          the floor of every component of H(c): toy and breast cancer at l = l_- = 8
+    small-init     directional convergence to the KKT points of the neural correlation function
+                   (Kumar & Haupt, 2024) against the initial scale, and the saddle-to-saddle sequence
 
 Source: Nurisso, Leroy & Vaccarino, "Topological obstruction to the training of shallow ReLU
 neural networks" (NeurIPS 2024); docs/science.md has the theory. Training always goes through
@@ -29,12 +31,14 @@ from core.experiments.level_sets import LevelSetsResult, level_sets
 from core.experiments.grid import GRID_KEYS, GridResult, grid_arrays, grid_config, grid_findings, network_outputs, prescribed_params
 from core.experiments.mitigation import MitigationResult, mitigation
 from core.experiments.probability import PROBABILITY_KEYS, PROBABILITY_SCHEMES, ProbabilityResult, obstruction_monte_carlo, probability
+from core.experiments.small_init import SmallInitResult, small_init
 from core.experiments.toy import TOY_BASE, TOY_RUNS, ToyResult, toy, toy_configs
+
 __all__ = [
     "NAMES", "PRESETS", "Progress", "Stopped", "toy", "toy_configs", "TOY_BASE", "TOY_RUNS", "ToyResult",
     "breast_cancer", "mitigation", "MitigationResult", "probability", "ProbabilityResult", "PROBABILITY_KEYS",
     "PROBABILITY_SCHEMES", "obstruction_monte_carlo", "GRID_KEYS", "GridResult", "grid_config", "grid_findings",
-    "network_outputs", "prescribed_params", "level_sets", "LevelSetsResult", "AtlasExperimentResult", "atlas_configs", "atlas_experiment", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
+    "network_outputs", "prescribed_params", "level_sets", "LevelSetsResult", "AtlasExperimentResult", "atlas_configs", "atlas_experiment", "SmallInitResult", "small_init", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
 ]
 
 
@@ -68,6 +72,8 @@ def run(name: str, params: dict, device: str = "auto", *, stop: threading.Event 
         seeds = p.get("seeds") or [0]
         return probability(p["max_inputs"], p["max_hidden"], p["samples"], int(seeds[0]), device,
                            stop=stop, progress=progress)
+    if name == "small-init":
+        return small_init(p["scales"], p["seeds"], lr=p["lr"], saddle_steps=p["steps"], stop=stop, progress=progress)
     raise UserError(f"experiment {name!r}: must be one of {', '.join(NAMES)}")
 
 
@@ -88,7 +94,7 @@ def summary(result) -> dict:
         }
     if isinstance(result, ProbabilityResult):
         return result.findings()
-    if isinstance(result, LevelSetsResult):
+    if isinstance(result, (SmallInitResult, LevelSetsResult)):
         return result.findings()
     if isinstance(result, AtlasExperimentResult):
         return {**result.findings(), "conclusions": result.conclusions()}
@@ -112,6 +118,11 @@ def arrays(result) -> dict[str, np.ndarray]:
             out[k] = getattr(result, k)
             out[k + "_mc"] = getattr(result, k + "_mc")
         return out
+    if isinstance(result, SmallInitResult):
+        return {"scales": result.scales, "seeds": result.seeds, "one_minus_cos": result.one_minus_cos,
+                "balance": result.balance, "predicted_cosine": result.predicted_cosine, "stop_step": result.stop_step,
+                "saddle_steps": result.saddle_steps, "saddle_loss": result.saddle_loss,
+                "saddle_norms": result.saddle_norms}
     if isinstance(result, LevelSetsResult):
         return {k: getattr(result, k) for k in ("widths", "seeds", "levels", "variance", "final_loss",
                                                  "normalized_length", "beads", "connected", "barrier")}
@@ -136,6 +147,8 @@ def result_config(result) -> Config | None:
         return result.prescribed.config
     if isinstance(result, AtlasExperimentResult):
         return result.configs[-1]
+    if isinstance(result, SmallInitResult):
+        return result.configs["saddles"]
     return None  # probability trains nothing; level-sets trains on data built outside the schema
 
 
@@ -148,6 +161,13 @@ def result_configs(result) -> dict[str, dict]:
                 "per_cell": "[model] hidden = l; [init] pathological = l - l_plus, signs = '-' * (l - l_plus); "
                             "init seed = each seed" + ("; mitigation: core.init.rebalance applied to each, norms swapped and at each ratio"
                                                         if isinstance(result, MitigationResult) else "")}
+    if isinstance(result, SmallInitResult):
+        from core.experiments.small_init import ALIGNMENT_DATA, SADDLE_DATA
+
+        return {**{name: config_to_dict(c) for name, c in result.configs.items()},
+                "per_run": "alignment: [init] std = each scale, seed = each seed; the data are given, not loaded",
+                "alignment_data": {"x": ALIGNMENT_DATA[0].tolist(), "y": ALIGNMENT_DATA[1].ravel().tolist()},
+                "saddle_data": {"x": SADDLE_DATA[0].tolist(), "y": SADDLE_DATA[1].ravel().tolist()}}
     if isinstance(result, LevelSetsResult):
         return {"base": config_to_dict(result.config),
                 "per_cell": "[model] hidden = l; init seed = each seed; data: y = x^2 (quadratic) or x^3 (cubic) on "

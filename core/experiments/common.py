@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets", "atlas")
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets", "atlas", "small-init")
 
 
 # Default and --quick parameters of every experiment. Seeds are a count here (seeds 0..n-1).
@@ -33,6 +33,11 @@ PRESETS: dict[str, dict[str, dict]] = {
     "atlas": {
         "full": dict(restarts=32, steps=2000, lr=0.1),
         "quick": dict(restarts=8, steps=1000, lr=0.1),
+    },
+    # steps: the saddle-to-saddle run's budget; the alignment runs stop at ||theta|| = 0.05.
+    "small-init": {
+        "full": dict(scales=(1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8), seeds=8, steps=4000, lr=0.05),
+        "quick": dict(scales=(1e-2, 1e-3, 1e-4, 1e-6), seeds=4, steps=2000, lr=0.05),
     },
 }
 

@@ -6,6 +6,8 @@
     mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (norm swap and ratios)
     level-sets     Freeman & Bruna: normalised geodesic length between trained pairs against the loss level
     atlas          the floor of every component of H(c): the toy and breast cancer at l = l_- = 8
+    small-init     small initialisation: alignment with the KKT directions of the neural correlation
+                   function against the initial scale, and the saddle-to-saddle sequence
 
 Every run is recorded in the session store as a sweep (unless --no-save); --out DIR writes CSV
 and JSON with the provenance (configs, seeds, steps, lr, device, software versions).
@@ -26,7 +28,7 @@ from pathlib import Path
 from lab.experiment_report import build_report, check_out_dir, jsonable, record_result, write_out
 from lab.views.experiments import show
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets", "atlas")  # core.experiments.NAMES, without importing torch
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets", "atlas", "small-init")  # core.experiments.NAMES, without importing torch
 # Which options each experiment reads; giving another one is a mistake worth one line.
 OPTIONS = {
     "toy": ("steps", "lr"),
@@ -35,15 +37,16 @@ OPTIONS = {
     "probability": ("seeds", "samples", "max_inputs", "max_hidden"),
     "level-sets": ("widths", "seeds", "steps", "lr"),
     "atlas": ("restarts", "steps", "lr"),
+    "small-init": ("scales", "seeds", "steps", "lr"),
 }
 MAX_GRID_SIDE = 200  # probability: d and l up to this (the Monte Carlo holds a d x l x chunk tensor)
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("experiment",
-                              help="the experiments: toy | breast-cancer | probability | mitigation | level-sets | atlas",
+                              help="the experiments: " + " | ".join(NAMES),
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation | level-sets | atlas")
+    p.add_argument("name", metavar="NAME", choices=NAMES, help=" | ".join(NAMES))
     p.add_argument("--quick", action="store_true", help="the reduced grid (seconds instead of minutes)")
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seeds", metavar="SPEC",
@@ -53,8 +56,11 @@ def add_parser(subparsers) -> None:
                    help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation, level-sets)")
     p.add_argument("--ratios", metavar="R,R,...",
                    help="mitigation: ||W_k|| / ||v_k|| of the rebalanced neurons, each >= 1 (default 2,3,4,8)")
-    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation, level-sets, atlas)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation, atlas; level-sets: training and bead descent)")
+    p.add_argument("--scales", metavar="X,X,...", help="small-init: initial scales, e.g. 1e-2,1e-4,1e-6")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="training steps (toy, breast-cancer, mitigation, level-sets, atlas; small-init: the saddle run)")
+    p.add_argument("--lr", type=float, metavar="X",
+                   help="learning rate (toy, breast-cancer, mitigation, atlas, small-init; level-sets: training and bead descent)")
     p.add_argument("--restarts", type=int, metavar="R", help="atlas: starting points per component (default 32)")
     p.add_argument("--samples", type=int, metavar="N", help="probability: networks sampled per cell (default 100000)")
     p.add_argument("--max-inputs", type=int, metavar="N", help="probability: inputs d = 1..N (default 30)")
@@ -124,6 +130,18 @@ def parse_ratios(spec: str) -> list[float]:
     return sorted(set(ratios))
 
 
+def parse_scales(spec: str) -> list[float]:
+    from core.errors import UserError
+
+    try:
+        scales = [float(x) for x in spec.replace(" ", "").split(",") if x]
+    except ValueError:
+        scales = []
+    if not scales or not all(0 < x <= 1 for x in scales):
+        raise UserError(f"--scales {spec}: must be a list of numbers in (0, 1], e.g. 1e-2,1e-4,1e-6")
+    return sorted(set(scales), reverse=True)
+
+
 def resolve_parameters(args: argparse.Namespace) -> dict:
     """The experiment's parameters: its preset (--quick or full), then the options given."""
     from core import experiments
@@ -134,6 +152,7 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
         "seeds": parse_seeds(args.seeds) if args.seeds is not None else None,
         "widths": parse_widths(args.widths) if args.widths is not None else None,
         "ratios": parse_ratios(args.ratios) if args.ratios is not None else None,
+        "scales": parse_scales(args.scales) if args.scales is not None else None,
         "steps": args.steps, "lr": args.lr, "samples": args.samples, "restarts": args.restarts,
         "max_inputs": args.max_inputs, "max_hidden": args.max_hidden,
     }

@@ -178,7 +178,6 @@ def cmd_list(args) -> int:
             sys.stdout.write("\t".join(" ".join(v.split()) for v in row) + "\n")
         return 0
     from rich.table import Table
-    from rich.text import Text
 
     console = _console()
     if not infos:

@@ -25,6 +25,7 @@ from textual_plotext import PlotextPlot
 from core import experiments
 from lab.experiment_report import build_report, record_result
 from lab.views.experiments import heat_color
+from lab.views.small_init import draw_small_init
 
 DESCRIPTIONS = {
     "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, the "
@@ -40,6 +41,8 @@ DESCRIPTIONS = {
                   "normalised geodesic length against the loss level, per width.",
     "atlas": "The lowest loss each component of H(c) reaches, by number of positive pathological neurons: "
              "the toy |x| network and breast cancer at l = l_- = 8; the own component and the gap.",
+    "small-init": "Small initialisation (Kumar & Haupt): 1 - cos to the NCF's KKT directions against the "
+                  "initial scale, and the saddle-to-saddle sequence with the residual NCF's predictions.",
 }
 LINE = "braille"
 DOT = "dot"
@@ -225,6 +228,8 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
             from lab.views.atlas import draw_atlas_experiment
 
             text = draw_atlas_experiment(left.plt, right.plt, table, result, report["summary"])
+        elif isinstance(result, experiments.SmallInitResult):
+            text = draw_small_init(left.plt, right.plt, table, result, report)
         else:
             text = draw_probability(left.plt, right.plt, table, result, report["summary"])
         self.query_one("#exp-summary", Static).update(text)

@@ -107,7 +107,8 @@ def quadric_figure(result, width: int = 110, height: int = 22) -> str:
 def show(result, report: dict) -> None:
     from rich.console import Console
 
-    from core.experiments import GridResult, LevelSetsResult, MitigationResult, ProbabilityResult, ToyResult
+    from core.experiments import (GridResult, LevelSetsResult, MitigationResult, ProbabilityResult, SmallInitResult,
+                                  ToyResult)
 
     console = Console()
     params = report["parameters"]
@@ -124,6 +125,8 @@ def show(result, report: dict) -> None:
         show_probability(console, result, report["summary"])
     elif isinstance(result, LevelSetsResult):
         show_level_sets(console, result, report["summary"])
+    elif isinstance(result, SmallInitResult):
+        show_small_init(console, result, report)
     else:
         from lab.views.atlas import show_atlas_experiment
 
@@ -318,6 +321,59 @@ def show_probability(console, result, summary: dict) -> None:
                  f"({'every' if summary['kaiming_lower_where_l2_gt_d'] else 'NOT every'} cell with l² > d)")
     console.print(line)
     console.print(f"[dim]Monte Carlo {result.mc_seconds:.2f} s on {result.device}[/]")
+
+
+def small_init_conclusions(summary: dict, alignment: list[dict]) -> str:
+    """What the small-init measurements say, in words built from the numbers."""
+    rows = [r for r in alignment if r["max_one_minus_cos"] is not None]
+    parts = []
+    if rows:
+        first, last = rows[0], rows[-1]
+        trend = "falls" if summary["alignment_decreases_with_scale"] else "does not fall monotonically"
+        parts.append(f"Alignment error {trend} with the scale: max 1 - cos {first['max_one_minus_cos']:.2g} at "
+                     f"{first['scale']:g} -> {last['max_one_minus_cos']:.2g} at {last['scale']:g}")
+        if summary.get("log_log_slope") is not None:
+            parts.append(f"log-log slope {summary['log_log_slope']:.2f} (1 - cos ~ scale^2 predicts 2)")
+        parts.append(f"balance |c_k|/(|W_k|^2+|v_k|^2) of the growing neurons <= {last['max_balance']:.2g} "
+                     f"at {last['scale']:g}")
+    seen = summary["escapes_seen"]
+    parts.append(f"saddles: {summary['saddles']} plateaus, the residual NCF named the next escaping neuron "
+                 f"{summary['next_escape_predicted']} of {seen} times"
+                 + (f", min cos to the predicted direction {summary['min_escape_cosine']:.10f}" if seen else ""))
+    return "; ".join(parts) + "."
+
+
+def show_small_init(console, result, report: dict) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    w = width_of(console)
+    rows = report["alignment"]
+    t = Table(title="alignment with the NCF's KKT directions at ||theta|| = 0.05", title_justify="left")
+    for col in ("scale", "max 1 - cos", "median 1 - cos", "max balance", "min cos to prediction", "growing"):
+        t.add_column(col, justify="right")
+
+    def num(x, fmt=".3g"):
+        return "-" if x is None else format(x, fmt)
+
+    for r in rows:
+        t.add_row(f"{r['scale']:g}", num(r["max_one_minus_cos"]), num(r["median_one_minus_cos"]),
+                  num(r["max_balance"]), num(r["min_predicted_cosine"], ".10f"), f"{r['grown']}/{r['neurons']}")
+    console.print(t)
+    norms = np.maximum(result.saddle_norms, 1e-300)
+    series = [(f"|theta_{k}|", result.saddle_steps, np.log10(norms[:, k]), "line") for k in range(norms.shape[1])]
+    series.append(("loss", result.saddle_steps, np.log10(np.maximum(result.saddle_loss, 1e-300)), "line"))
+    console.print(ansi(plot(series, "saddle to saddle: log10 |theta_k| and log10 loss", "step", "log10",
+                            width=w, height=18)))
+    s = Table(title="plateaus: the residual NCF's prediction and what happened", title_justify="left")
+    for col in ("step", "loss", "grown", "predicted next", "N*", "escaped", "at step", "predicted step", "cos"):
+        s.add_column(col, justify="right")
+    for row in report["sequence"]:
+        s.add_row(str(row["step"]), f"{row['loss']:.4g}", ",".join(map(str, row["grown"])) or "-",
+                  str(row["predicted_neuron"]), f"{row['predicted_value']:.4g}", str(row["escaped_neuron"]),
+                  str(row["escaped_step"]), f"{row['predicted_escape_step']:.0f}", f"{row['cosine']:.10f}")
+    console.print(s)
+    console.print(Text(small_init_conclusions(report["summary"], rows)))
 
 
 def show_level_sets(console, result, summary: dict) -> None:

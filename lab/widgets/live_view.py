@@ -10,10 +10,11 @@ from lab.frame import RunFrame
 from lab.widgets.ck_plot import CkPlot
 from lab.widgets.classification_panel import ClassificationPanel
 from lab.widgets.loss_plot import LossPlot
+from lab.widgets.ncf_pane import NcfPane
 from lab.widgets.quadric_plot import QuadricPlot
 from lab.widgets.reflow_panes import ReflowPanes
 
-PANES = ("loss", "ck", "quadric", "classification")
+PANES = ("loss", "ck", "quadric", "classification", "ncf")
 
 # The live and replay screens both show a LiveView; these are their shared pane keys.
 PANE_BINDINGS = [
@@ -21,6 +22,7 @@ PANE_BINDINGS = [
     Binding("2", "pane('ck')", "c_k pane", show=False),
     Binding("3", "pane('quadric')", "Quadric pane", show=False),
     Binding("4", "pane('classification')", "Classification pane", show=False),
+    Binding("5", "pane('ncf')", "NCF pane (small initialisation)", show=False),
     Binding("right_square_bracket,f6", "cycle(1)", "Next pane", show=False),
     Binding("left_square_bracket,shift+f6", "cycle(-1)", "Previous pane", show=False),
 ]
@@ -54,12 +56,17 @@ class LiveView(Vertical):
         panel = ClassificationPanel(id="classification")
         panel.border_title = "Classification"
         yield ReflowPanes([[loss, ck], [quadric, panel]], id="live-panes")
+        ncf = NcfPane(id="ncf")  # in place of the four panes while selected (key 5)
+        ncf.border_title = "NCF"
+        ncf.display = False
+        yield ncf
 
     def show(self, frame: RunFrame | None) -> None:
         """Draw `frame` in every pane (plots rebuild lazily, when painted)."""
         for plot_id in ("loss", "ck", "quadric"):
             self.query_one(f"#{plot_id}").show(frame)
         self.query_one(ClassificationPanel).show(frame)
+        self.query_one(NcfPane).show(frame)
 
     def toggle_log(self) -> bool:
         plot = self.query_one(LossPlot)
@@ -67,7 +74,17 @@ class LiveView(Vertical):
         return plot.log_y
 
     def activate(self, pane: str) -> None:
-        self.query_one(ReflowPanes).activate(pane)
+        ncf = self.query_one(NcfPane)
+        ncf.display = pane == "ncf"
+        self.query_one(ReflowPanes).display = pane != "ncf"
+        if pane == "ncf":
+            ncf.show(ncf.frame)
+        else:
+            self.query_one(ReflowPanes).activate(pane)
 
     def cycle(self, delta: int) -> None:
-        self.query_one(ReflowPanes).cycle(delta)
+        panes = self.query_one(ReflowPanes)
+        if self.query_one(NcfPane).display:
+            self.activate(panes.active)  # back to the four panes
+        else:
+            panes.cycle(delta)
