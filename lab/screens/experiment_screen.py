@@ -18,13 +18,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, OptionList, ProgressBar, Static
+from textual.widgets import Button, Checkbox, DataTable, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
 from core import experiments
 from lab.experiment_report import build_report, record_result
 from lab.views.experiments import heat_color
+from lab.widgets.key_bar import KeyBar
+from lab.widgets.mode_bar import ModeBar
 
 DESCRIPTIONS = {
     "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, and the "
@@ -58,7 +60,6 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
     ]
 
     DEFAULT_CSS = """
-    ExperimentScreen #exp-title { height: 1; background: $primary-background; padding: 0 1; }
     ExperimentScreen #exp-controls { width: 36; padding: 0 1; }
     ExperimentScreen #exp-list { height: 6; }
     ExperimentScreen #exp-about { height: auto; color: $text-muted; margin: 1 0; }
@@ -80,24 +81,24 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
         self.report: dict | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("relulab · experiments  (r run · s stop · esc back)", style="bold"), id="exp-title")
+        yield ModeBar("experiments", "r run · s stop · esc back", id="mode-bar")
         with Horizontal():
             with Vertical(id="exp-controls"):
                 yield OptionList(*[Option(name, id=name) for name in experiments.NAMES], id="exp-list")
                 yield Checkbox("quick (reduced grid)", value=True, id="exp-quick")
-                yield Static("", id="exp-about")
+                yield Static("", id="exp-about", markup=False)
                 with Horizontal(id="exp-buttons"):
                     yield Button("Run", id="exp-run", variant="primary")
                     yield Button("Stop", id="exp-stop", disabled=True)
                 yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="exp-progress")
-                yield Static("", id="exp-status")
+                yield Static("", id="exp-status", markup=False)
             with Vertical(id="exp-results"):
                 with Horizontal(id="exp-plots"):
                     yield PlotextPlot(id="exp-plot-left")
                     yield PlotextPlot(id="exp-plot-right")
                 yield DataTable(id="exp-table", zebra_stripes=False, cursor_type="none")
-                yield Static("", id="exp-summary")
-        yield Footer()
+                yield Static("", id="exp-summary", markup=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#exp-list", OptionList).highlighted = 0
@@ -149,9 +150,8 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
             self.set_progress(None, "stopping after the current training call")
 
     def action_close(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.stop_event.set()
-            self.app.pop_screen()
+        """Back to the screen shown before; an experiment in progress goes on (s stops it)."""
+        self.app.action_back()
 
     @work(thread=True, exclusive=True, group="experiment")
     def execute(self, name: str, quick: bool, params: dict) -> None:

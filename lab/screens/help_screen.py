@@ -58,7 +58,7 @@ class HelpScreen(ModalScreen[None]):
             if where != last_where:
                 table.add_row(Text("this screen" if where == "screen" else "everywhere", style="underline"), "")
                 last_where = where
-            table.add_row(keys, description)
+            table.add_row(Text(keys), Text(description))  # `[` is a key: never markup
         notes = getattr(self.target, "HELP", "") or ""
         with VerticalScroll():
             yield Static(Text(f"Keys — {getattr(self.target, 'TITLE', None) or 'relulab'}", style="bold"))

@@ -39,7 +39,7 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
         Binding("r", "restart", "Restart"),
         Binding("n", "new_seed", "New seed"),
         Binding("l", "toggle_log", "Log y"),
-        Binding("e", "app.switch_mode('setup')", "Edit"),
+        Binding("e", "app.mode('setup')", "Edit"),
     ] + PANE_BINDINGS
 
     def __init__(self) -> None:

@@ -212,6 +212,6 @@ Type in the filter to keep the sessions whose id, name, status, config or tags c
         if session.config is None:
             self.notify(f"session {session_id} has no config", severity="warning")
             return
-        self.app.switch_mode("setup")
+        self.app.action_mode("setup")
         self.app.mode_screen("setup").load(session.config)
         self.app.notify(f"config of session {session_id} loaded into the form")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -75,17 +76,17 @@ class ConfigField(Vertical):
             select = Select([(c, c) for c in choices], value=value if value in choices else Select.BLANK,
                             allow_blank=self.optional, prompt=BLANK_LABEL, compact=True, id=editor_id,
                             classes="editor")
-            select.tooltip = self.help
+            select.tooltip = Text(self.help)
             return select
         if self.base is bool:
             # A select rather than a checkbox: "true" / "false" reads the same without colour.
             select = Select([("true", "true"), ("false", "false")], value=format_value(bool(value)),
                             allow_blank=False, compact=True, id=editor_id, classes="editor")
-            select.tooltip = self.help
+            select.tooltip = Text(self.help)
             return select
         editor = Input(format_value(value), placeholder="(empty)" if self.optional else "", compact=True,
                        id=editor_id, classes="editor")
-        editor.tooltip = self.help
+        editor.tooltip = Text(self.help)
         return editor
 
     @property

@@ -50,11 +50,14 @@ class SessionsTable(DataTable):
         self.clear()
         for info in infos:
             created = REDACTED if self.redact else time.strftime("%Y-%m-%d %H:%M", time.localtime(info.created))
+            # Every cell a Text: a DataTable reads a plain str as markup, and names, tags and
+            # summaries are the user's own strings (`[paper] run` must keep its bracketed word).
             self.add_row(
-                REDACTED if self.redact else info.id, info.name or "", Text(info.status, style=STATE_STYLE.get(info.status, "")),
-                _loss(info), "—" if info.pathological is None else str(info.pathological),
-                "—" if info.components is None else str(info.components), created, info.summary,
-                ", ".join(info.tags), key=info.id,
+                Text(REDACTED if self.redact else info.id), Text(info.name or ""),
+                Text(info.status, style=STATE_STYLE.get(info.status, "")),
+                Text(_loss(info)), Text("—" if info.pathological is None else str(info.pathological)),
+                Text("—" if info.components is None else str(info.components)), Text(created), Text(info.summary),
+                Text(", ".join(info.tags)), key=info.id,
             )
         if keep is not None:
             try:

@@ -1,0 +1,118 @@
+"""Console hardening: key sequences, names and values that used to crash it or misbehave.
+
+Each test drives the keys a person pressed when the fault was found (issue "console hardening").
+"""
+
+from __future__ import annotations
+
+from core.config import Config, replace
+from lab.app import RelulabApp
+from lab.screens.experiment_screen import ExperimentScreen
+from lab.screens.help_screen import HelpScreen
+from lab.screens.live_screen import LiveScreen
+from lab.screens.replay_screen import ReplayScreen
+from lab.screens.sessions_screen import SessionsScreen
+from lab.screens.setup_screen import SetupScreen
+from lab.widgets.sessions_table import SessionsTable
+from test_app_pilot import NARROW, WIDE, field, run_async, type_into, wait_until
+
+
+def short_config(steps: int = 60) -> Config:
+    return replace(Config(), "train", steps=steps)
+
+
+async def finish_run(pilot, app) -> None:
+    await pilot.press("ctrl+r")
+    await wait_until(pilot, lambda: app.live_run is not None and app.live_run.finished, what="the run")
+
+
+async def open_sessions(pilot, app, rows: int = 1) -> SessionsTable:
+    await pilot.press("f4")
+    table = app.screen.query_one(SessionsTable)
+    await wait_until(pilot, lambda: table.row_count == rows, what=f"{rows} sessions listed")
+    return table
+
+
+def toasts(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+# -- 1. the experiments screen is a mode like the others --------------------------------------------
+
+@run_async
+async def test_f5_f4_f5_and_f2_from_experiments():
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("f5")
+        assert isinstance(app.screen, ExperimentScreen)
+        await pilot.press("f4", "f5")  # DuplicateIds before
+        assert isinstance(app.screen, ExperimentScreen)
+        await pilot.press("f2")  # did nothing before, until escape
+        assert isinstance(app.screen, SetupScreen)
+        await pilot.press("f5", "f3", "f5")
+        assert isinstance(app.screen, ExperimentScreen)
+        await pilot.press("escape")  # back to where F5 was pressed
+        assert isinstance(app.screen, LiveScreen)
+        assert app.is_running
+
+
+@run_async
+async def test_f5_during_a_run_leaves_it_running():
+    app = RelulabApp(short_config(5_000_000), prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.live_run is not None and app.live_run.latest is not None)
+        await pilot.press("f5", "f4", "f5", "f3")
+        assert isinstance(app.screen, LiveScreen)
+        assert app.live_run.state == "running"
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.live_run.finished)
+
+
+# -- 2. names and tags are plain text ---------------------------------------------------------------
+
+@run_async
+async def test_markup_in_a_session_name_and_tag_is_shown_as_typed():
+    app = RelulabApp(short_config(), prewarm=False)
+    async with app.run_test(size=WIDE, notifications=True) as pilot:
+        await finish_run(pilot, app)
+        table = await open_sessions(pilot, app)
+        await pilot.press("r", "ctrl+u", *"run [/b] x", "enter")
+        await wait_until(pilot, lambda: app.store.list()[0].name == "run [/b] x", what="the rename")
+        await wait_until(pilot, lambda: str(table.get_row_at(0)[1]) == "run [/b] x", what="the new name")
+        await pilot.press("t", *"[paper] [/i]", "enter")
+        await wait_until(pilot, lambda: "[paper]" in str(table.get_row_at(0)[8]), what="the tags")
+        # Every later visit draws it again (it crashed each time before).
+        await pilot.press("f2", "f4")
+        await pilot.pause(0.3)
+        await pilot.press("r", "ctrl+u", *"[paper] run", "enter")
+        await wait_until(pilot, lambda: str(table.get_row_at(0)[1]) == "[paper] run", what="the bracketed name")
+        # The replay's top line and the delete question quote it as typed.
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None)
+        await pilot.pause(0.1)
+        assert "[paper] run" in str(app.screen.query_one("#mode-bar").render())
+        await pilot.press("escape", "d")
+        await pilot.pause(0.1)
+        assert "[paper] run" in str(app.screen.query_one("Label").render())
+        await pilot.press("n")
+        assert app.is_running
+
+
+# -- 3. toasts are plain text -----------------------------------------------------------------------
+
+@run_async
+async def test_markup_typed_into_a_field_then_run_shows_the_error():
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=WIDE, notifications=True) as pilot:
+        await type_into(pilot, "model", "hidden", "[/bold]")
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        assert app.is_running and app.live_run is None
+        [message] = toasts(app)
+        assert message == 'form: [model] hidden = "[/bold]": must be an integer >= 1 and <= 100000'
+        # The toast as drawn keeps the [model] prefix.
+        from textual.widgets._toast import Toast
+
+        drawn = " ".join(str(t.render()) for t in app.screen.query(Toast))
+        assert "[model] hidden" in drawn
