@@ -116,3 +116,59 @@ async def test_markup_typed_into_a_field_then_run_shows_the_error():
 
         drawn = " ".join(str(t.render()) for t in app.screen.query(Toast))
         assert "[model] hidden" in drawn
+
+
+# -- 4. a form with a cross-field error neither runs nor saves --------------------------------------
+
+@run_async
+async def test_cross_field_errors_block_run_and_save(tmp_path):
+    app = RelulabApp(short_config(), prewarm=False)
+    async with app.run_test(size=WIDE, notifications=True) as pilot:
+        await type_into(pilot, "model", "hidden", "2")
+        await type_into(pilot, "init", "signs", "+-+")
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        assert app.live_run is None and isinstance(app.screen, SetupScreen)
+        assert "[init] signs" in toasts(app)[-1]
+        assert app.focused is field(app, "init", "signs").editor
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert "[init] signs" in toasts(app)[-1] and len(app.screen_stack) == 1  # no file prompt
+        # A hidden_weight of the wrong shape (3 rows for 2 neurons): the same.
+        await type_into(pilot, "init", "signs", "")
+        await type_into(pilot, "init", "hidden_weight", "[[1.0], [2.0], [3.0]]")
+        assert "shape 3 x 1" in field(app, "init", "hidden_weight").error
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        assert app.live_run is None and "[init] hidden_weight" in toasts(app)[-1]
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert len(app.screen_stack) == 1
+        # Fixed, it runs with exactly the weights shown.
+        await type_into(pilot, "init", "hidden_weight", "[[1.0], [-2.0]]")
+        await finish_run(pilot, app)
+        assert app.live_run.config.init.hidden_weight == [[1.0], [-2.0]]
+
+
+# -- 5. a run that cannot start is refused in the form ---------------------------------------------
+
+@run_async
+async def test_missing_data_file_is_refused_and_a_failed_run_does_not_wait_forever(tmp_path):
+    app = RelulabApp(short_config(), prewarm=False)
+    async with app.run_test(size=NARROW, notifications=True) as pilot:
+        await type_into(pilot, "data", "path", str(tmp_path / "nope.csv"))
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        assert app.live_run is None and "[data] path" in toasts(app)[-1]
+        empty = tmp_path / "empty.csv"
+        empty.write_text("")
+        await type_into(pilot, "data", "path", str(empty))
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.live_run is not None and app.live_run.finished)
+        await pilot.pause(0.3)
+        assert app.live_run.state == "failed"
+        screen = app.screen
+        assert "empty" in str(screen.query_one("#run-message").render())
+        for pane in ("loss", "ck", "quadric"):
+            assert "waiting" not in str(screen.query_one(f"#{pane}").render())
+        assert "failed" in str(screen.query_one("#classification #summary").render())

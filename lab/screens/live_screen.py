@@ -76,7 +76,10 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
             self._say(f"not recorded: {run.store_error}", "yellow")
         else:
             self._say("")
-        self.query_one(LiveView).show(live_frame(run))
+        empty = None
+        if run.finished and run.latest is None:
+            empty = "no snapshot: the run failed (see above)" if run.state == "failed" else f"no snapshot: {run.state}"
+        self.query_one(LiveView).show(live_frame(run), empty)
         latest = run.latest
         rate = None
         if latest is not None and latest.elapsed > 0:

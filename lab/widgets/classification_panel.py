@@ -52,14 +52,16 @@ class ClassificationPanel(VerticalScroll):
         self._pending: RunFrame | None = None
         self._stale = False
         self._summary_lines = -1
+        self._empty = "waiting for the first snapshot…"
 
     def compose(self) -> ComposeResult:
         yield Static(Text("classification pending…", style="dim"), id="summary")
         yield NeuronTable(id="neurons")
 
-    def show(self, frame: RunFrame | None) -> None:
+    def show(self, frame: RunFrame | None, empty: str | None = None) -> None:
         """Fill the panel with `frame`; while the panel is hidden (a tab not shown) only remember it."""
         self._pending, self._stale = frame, True
+        self._empty = empty or "waiting for the first snapshot…"
         if self.display:
             self._fill()
 
@@ -72,7 +74,7 @@ class ClassificationPanel(VerticalScroll):
         summary = self.query_one("#summary", Static)
         table = self.query_one(NeuronTable)
         if frame is None:
-            summary.update(Text("waiting for the first snapshot…", style="dim"))
+            summary.update(Text(self._empty, style="dim"))
             table.show([])
             return
         text = summary_text(frame)

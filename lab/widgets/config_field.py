@@ -54,7 +54,8 @@ class ConfigField(Vertical):
         self.section = section
         self.field = f
         self.base, self.optional = field_type(section, f.name)
-        self.error: str | None = None
+        self.error: str | None = None  # shown under the field: its own error or a cross-field rule's
+        self.own_error: str | None = None  # the field's own check (type, range), as last validated
         self.checked = value  # the last valid value (the initial one comes from a Config)
         self._initial = value
         self.help = field_help(section, f)
@@ -132,8 +133,15 @@ class ConfigField(Vertical):
         except ConfigError as e:
             self.checked = None
             error = str(e)
+        self.own_error = error
         self.show_error(error)
         return error
+
+    def reject(self, error: str) -> None:
+        """Mark the field invalid with `error` (a value its editor cannot even hold)."""
+        self.checked = None
+        self.own_error = error
+        self.show_error(error)
 
     def show_error(self, error: str | None) -> None:
         if error == self.error:

@@ -55,11 +55,12 @@ class LiveView(Vertical):
         panel.border_title = "Classification"
         yield ReflowPanes([[loss, ck], [quadric, panel]], id="live-panes")
 
-    def show(self, frame: RunFrame | None) -> None:
-        """Draw `frame` in every pane (plots rebuild lazily, when painted)."""
+    def show(self, frame: RunFrame | None, empty: str | None = None) -> None:
+        """Draw `frame` in every pane (plots rebuild lazily, when painted); with no frame, the
+        panes say `empty` (why there is nothing to draw) or that they wait for a snapshot."""
         for plot_id in ("loss", "ck", "quadric"):
-            self.query_one(f"#{plot_id}").show(frame)
-        self.query_one(ClassificationPanel).show(frame)
+            self.query_one(f"#{plot_id}").show(frame, empty)
+        self.query_one(ClassificationPanel).show(frame, empty)
 
     def toggle_log(self) -> bool:
         plot = self.query_one(LossPlot)

@@ -66,16 +66,19 @@ class RunPlot(PlotextPlot):
         self._key: tuple | None = None
         self._built: tuple | None = None
         self._text: RenderResult = Text("")
+        self.empty = self.EMPTY  # what an empty plot says (a run that ended before its first snapshot)
 
     def on_mount(self) -> None:
         super().on_mount()
         if self.app.no_color:
             self.theme = "clear"  # plotext's colourless theme: no colour codes at all
 
-    def show(self, frame: RunFrame | None) -> None:
-        """Draw `frame`, if it differs from the one drawn (a hidden plot draws when shown)."""
+    def show(self, frame: RunFrame | None, empty: str | None = None) -> None:
+        """Draw `frame`, if it differs from the one drawn (a hidden plot draws when shown);
+        with no frame, `empty` says why (default: still waiting)."""
         key = frame_key(frame)
         self.frame = frame
+        self.empty = empty or self.EMPTY
         if key != self._key or key is None:
             self._key = key
             self.refresh()
@@ -117,7 +120,7 @@ class RunPlot(PlotextPlot):
         frame = self.frame
         width, height = self.size
         if self._key is None or frame is None:
-            return Text(self.EMPTY[:width], style="dim")
+            return Text(self.empty, style="dim")
         if width < 12 or height < 5:
             return Text("")
         built = (self._key, width, height, self.app.theme, self.app.no_color)
