@@ -62,7 +62,7 @@ class RelulabApp(App):
     BINDINGS = [
         Binding("f1", "help", "Help", show=False, priority=True),
         # A priority key, so that `?` opens help even from a form field or the sessions filter
-        # (no field of the schema takes a `?`); text prompts for names and paths keep it (check_action).
+        # (their FormInput leaves `?` to it); text prompts for names and paths type it.
         Binding("question_mark", "help", "Help", priority=True),
         *[Binding(mode.key, f"mode('{mode.name}')", mode.label.capitalize(), show=False, priority=True,
                   tooltip=mode.help) for mode in modes.MODES],
@@ -267,6 +267,7 @@ class RelulabApp(App):
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)  # `?` and F1 close it again
             return
         self.push_screen(HelpScreen(self.screen))
 

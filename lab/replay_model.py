@@ -21,7 +21,9 @@ SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)  # snapshots per
 class ReplayModel:
     """The series of `session` and a cursor over its rows."""
 
-    def __init__(self, session) -> None:
+    def __init__(self, session, previous: "ReplayModel | None" = None) -> None:
+        """`previous`: the same session read a moment ago (following a recording one); its
+        cursor, speed and init-time probability carry over."""
         self.session = session
         self.config = session.config
         hidden = session.hidden or 1
@@ -33,8 +35,8 @@ class ReplayModel:
         self.d_eff = session.d_eff()
         self.outputs = session.outputs or 1
         self.total_steps = self.config.train.steps if self.config is not None else int(self.steps[-1] if len(self.steps) else 0)
-        self.probability: InitProbability | None = None
-        if self.config is not None and session.inputs:
+        self.probability: InitProbability | None = previous.probability if previous is not None else None
+        if previous is None and self.config is not None and session.inputs:
             try:
                 self.probability = init_probability(self.config, session.inputs)
             except Exception:  # only a figure on the panel
@@ -42,6 +44,10 @@ class ReplayModel:
         self.index = 0
         # Start the default speed so a whole replay takes about 10 seconds.
         self.speed = next((s for s in SPEEDS if s * 10 >= len(self)), SPEEDS[-1])
+        if previous is not None:
+            self.speed = previous.speed
+            # Paused at the newest snapshot: stay at the newest, as `tail -f` does.
+            self.seek(len(self) - 1 if previous.at_end else previous.index)
 
     def __len__(self) -> int:
         return len(self.steps)

@@ -172,3 +172,110 @@ async def test_missing_data_file_is_refused_and_a_failed_run_does_not_wait_forev
         for pane in ("loss", "ck", "quadric"):
             assert "waiting" not in str(screen.query_one(f"#{pane}").render())
         assert "failed" in str(screen.query_one("#classification #summary").render())
+
+
+# -- 6. replay keys ---------------------------------------------------------------------------------
+
+@run_async
+async def test_replay_full_stop_comma_and_speed_keys():
+    app = RelulabApp(short_config(300), prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await finish_run(pilot, app)
+        await open_sessions(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None)
+        replay = app.screen
+        assert replay.model.index == 0
+        await pilot.press("full_stop", "full_stop", "full_stop")
+        assert replay.model.index == 3
+        await pilot.press("comma")
+        assert replay.model.index == 2
+        speed = replay.model.speed
+        await pilot.press("greater_than_sign")
+        assert replay.model.speed > speed
+        await pilot.press("less_than_sign", "less_than_sign")
+        assert replay.model.speed < speed
+
+
+# -- 7. `?` is help, also from a field and the sessions filter --------------------------------------
+
+@run_async
+async def test_question_mark_opens_help_from_a_field_and_the_filter():
+    app = RelulabApp(short_config(), prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await type_into(pilot, "model", "hidden", "3")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")  # closes it again
+        assert isinstance(app.screen, SetupScreen)
+        assert field(app, "model", "hidden").text == "3"
+        await finish_run(pilot, app)
+        await open_sessions(pilot, app)
+        await pilot.press("slash", "a", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert app.screen.query_one("#filter").value == "a"
+        # A session's name is free text: there `?` is typed.
+        await pilot.press("escape", "r", "ctrl+u", *"why?", "enter")
+        await wait_until(pilot, lambda: app.store.list()[0].name == "why?")
+
+
+# -- 8. sessions: home / end, the cursor after a reload, following a recording session ----------------
+
+@run_async
+async def test_sessions_home_end_and_the_cursor_after_a_reload():
+    app = RelulabApp(short_config(), prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await finish_run(pilot, app)
+        await pilot.press("f3", "n")  # a second run, next seed
+        await wait_until(pilot, lambda: len(app.store.list()) == 2 and app.live_run.finished)
+        table = await open_sessions(pilot, app, 2)
+        newest, oldest = [i.id for i in app.store.list()]
+        await pilot.press("end")
+        assert table.selected_id == oldest and table.scroll_x == 0
+        await pilot.press("home")
+        assert table.selected_id == newest
+        # A third session appears; ctrl+r, home, enter replays the newest, not the old first row.
+        await pilot.press("f2")
+        await finish_run(pilot, app)
+        third = app.store.list()[0].id
+        await pilot.press("f4", "ctrl+r", "home")
+        await wait_until(pilot, lambda: table.row_count == 3)
+        await pilot.pause(0.2)
+        assert table.selected_id == third
+        # Moved by hand to a row, the cursor stays on that session across reloads.
+        await pilot.press("down")
+        assert table.selected_id == newest
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.5)
+        assert table.selected_id == newest
+        await pilot.press("home", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None)
+        assert app.screen.model.session.id == third
+
+
+@run_async
+async def test_a_recording_session_is_followed_in_the_list_and_in_replay():
+    app = RelulabApp(short_config(5_000_000), prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.live_run is not None and app.live_run.session_id is not None
+                         and app.live_run.latest is not None)
+        table = await open_sessions(pilot, app)
+        first = str(table.get_row_at(0)[3])
+        # The loss column moves on without ctrl+r.
+        await wait_until(pilot, lambda: str(table.get_row_at(0)[3]) not in (first, "—"), what="a newer loss")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None
+                         and len(app.screen.model) > 0)
+        replay = app.screen
+        await pilot.press("end")
+        seen = replay.model.step
+        # Paused at the end, the replay follows the recording, as `tail -f` does.
+        await wait_until(pilot, lambda: replay.model.step > seen, what="the replay to follow")
+        assert replay.model.at_end
+        await pilot.press("f3", "s")
+        await wait_until(pilot, lambda: app.live_run.finished)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: replay.model.session.status == "interrupted", what="the end of the recording")
+        assert replay._follow_timer is None

@@ -17,6 +17,8 @@ from lab.widgets.mode_bar import ModeBar
 from lab.widgets.replay_controls import ReplayControls
 from lab.widgets.status_line import StatusLine
 
+FOLLOW_SECONDS = 1.0  # how often a session that is still recording is read again
+
 
 class ReplayScreen(PaneKeys, Screen):
     """Replays session `session_id` from the app's store."""
@@ -31,12 +33,13 @@ was too large or the optimizer does not conserve c_k).
 
     BINDINGS = [
         Binding("space", "play", "Play/pause", priority=True),
-        Binding("right,period", "step(1)", "Step +1", key_display="→", priority=True),
+        # Textual names `.` full_stop, `>` greater_than_sign, `<` less_than_sign.
+        Binding("right,full_stop", "step(1)", "Step +1", key_display="→", priority=True),
         Binding("left,comma", "step(-1)", "Step −1", key_display="←", priority=True),
         Binding("shift+right", "step(10)", "Step +10", show=False, priority=True),
         Binding("shift+left", "step(-10)", "Step −10", show=False, priority=True),
-        Binding("plus,equals_sign", "speed(1)", "Faster", show=False),
-        Binding("minus", "speed(-1)", "Slower", show=False),
+        Binding("plus,equals_sign,greater_than_sign", "speed(1)", "Faster", show=False),
+        Binding("minus,less_than_sign", "speed(-1)", "Slower", show=False),
         Binding("home", "jump('start')", "Start", show=False, priority=True),
         Binding("end", "jump('end')", "End", show=False, priority=True),
         Binding("h", "next_hop", "Next hop"),
@@ -51,6 +54,8 @@ was too large or the optimizer does not conserve c_k).
         self.playing = False
         self._budget = 0.0  # snapshots owed to the timer (fractions carry over)
         self._timer = None
+        self._follow_timer = None  # re-reads a session that is still recording
+        self._following = False
 
     def compose(self) -> ComposeResult:
         yield ModeBar("sessions", id="mode-bar")
@@ -97,6 +102,38 @@ was too large or the optimizer does not conserve c_k).
         else:
             message.display = False
         self._timer = self.set_interval(1.0 / self.app.refresh_hz, self._tick, pause=True)
+        if session.status == "running":
+            self._follow_timer = self.set_interval(FOLLOW_SECONDS, self._follow)
+        self.redraw()
+
+    # -- following a session that is still recording -----------------------------------------------
+
+    def _follow(self) -> None:
+        store = self.app.store
+        if store is not None and self.model is not None and not self._following:
+            self._following = True
+            self._reread(store, self.model)
+
+    @work(thread=True, exclusive=True, group="replay-follow", exit_on_error=False)
+    def _reread(self, store, previous: ReplayModel) -> None:
+        try:
+            model = ReplayModel(store.load(self.session_id), previous)
+        except Exception:  # deleted or damaged meanwhile: keep what is shown
+            model = None
+        self.app.call_from_thread(self._reread_done, model)
+
+    def _reread_done(self, model: ReplayModel | None) -> None:
+        self._following = False
+        if model is None or self.model is None:
+            return
+        if self.playing or not self.model.at_end:
+            model.seek(self.model.index)  # the cursor moved while reading: keep it
+        self.model = model
+        if model.session.status != "running" and self._follow_timer is not None:
+            self._follow_timer.stop()
+            self._follow_timer = None
+        if len(model):
+            self.query_one("#replay-message", Static).display = False
         self.redraw()
 
     # -- drawing --------------------------------------------------------------------------------

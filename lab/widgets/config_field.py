@@ -18,6 +18,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from core.config import ConfigError, allowed_text, field_type
 from lab.form_values import check_text, format_value
+from lab.widgets.form_input import FormInput
 
 BLANK_LABEL = "(none)"
 
@@ -85,7 +86,7 @@ class ConfigField(Vertical):
                             allow_blank=False, compact=True, id=editor_id, classes="editor")
             select.tooltip = Text(self.help)
             return select
-        editor = Input(format_value(value), placeholder="(empty)" if self.optional else "", compact=True,
+        editor = FormInput(format_value(value), placeholder="(empty)" if self.optional else "", compact=True,
                        id=editor_id, classes="editor")
         editor.tooltip = Text(self.help)
         return editor
