@@ -41,6 +41,8 @@ class ReplayModel:
                 self.probability = init_probability(self.config, session.inputs)
             except Exception:  # only a figure on the panel
                 self.probability = None
+        # An experiment records results, not snapshots: drawn as the experiments screen drew them.
+        self.experiment = recorded_experiment(session) if not len(self.steps) else None
         self.index = 0
         # Start the default speed so a whole replay takes about 10 seconds.
         self.speed = next((s for s in SPEEDS if s * 10 >= len(self)), SPEEDS[-1])
@@ -109,3 +111,48 @@ class ReplayModel:
     def elapsed(self) -> float | None:
         e = self.arrays.get("elapsed")
         return float(e[self.index]) if e is not None and len(self) else None
+
+
+class RecordedGrid:
+    """A breast-cancer grid read back from the store: the arrays its drawing reads."""
+
+    def __init__(self, arrays: dict, prefix: str = "") -> None:
+        self.widths = np.asarray(arrays[prefix + "widths"])
+        self.seeds = np.asarray(arrays[prefix + "seeds"])
+        self._arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    def mean(self, key: str = "test_loss") -> np.ndarray:
+        """(widths, l_+) mean over seeds, NaN where l_+ > l (as GridResult.mean)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(np.asarray(self._arrays[key], np.float64), axis=2)
+
+
+def recorded_experiment(session) -> tuple[str, object, dict] | None:
+    """(name, result, summary) of a session recorded by an experiment, read back from its named
+    results so the console draws it as the experiments screen did; None for a training run."""
+    from types import SimpleNamespace
+
+    names = set(session.result_names())
+    if "experiment" not in names:
+        return None
+    record = session.json("experiment")
+    name, summary = record["name"], record.get("summary") or {}
+    arrays = {n: session.array(n) for n in names if n not in ("experiment", "provenance", "cells", "runs")}
+    if name == "toy":
+        runs = summary.get("runs") or session.json("runs")
+        result = SimpleNamespace(labels=[r["run"] for r in runs], steps=arrays["steps"], loss=arrays["loss"],
+                                 w_norm=arrays["w_norm"], v=arrays["v"], c=arrays["c"],
+                                 final_loss=np.array([r["final_loss"] for r in runs]), summary=lambda: runs)
+    elif name == "mitigation":
+        result = SimpleNamespace(prescribed=RecordedGrid(arrays, "prescribed_"),
+                                 rebalanced=RecordedGrid(arrays, "rebalanced_"),
+                                 check=SimpleNamespace(**summary["check"]))
+    elif name == "probability":
+        schemes = list(summary.get("monotone_in_d") or ("xavier_normal", "kaiming_normal"))  # in recorded order
+        result = SimpleNamespace(schemes=schemes, samples=summary.get("samples"), **arrays)
+    else:
+        result = RecordedGrid(arrays)
+    return name, result, summary

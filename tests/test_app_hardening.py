@@ -279,3 +279,83 @@ async def test_a_recording_session_is_followed_in_the_list_and_in_replay():
         await pilot.press("f4")
         await wait_until(pilot, lambda: replay.model.session.status == "interrupted", what="the end of the recording")
         assert replay._follow_timer is None
+
+
+# -- 9. and 10. experiments: recorded results replay, a new run clears the old one, layout ------------
+
+async def run_experiment(pilot, app, name: str) -> None:
+    from core import experiments
+
+    screen = app.screen
+    target = experiments.NAMES.index(name)
+    options = screen.query_one("#exp-list")
+    options.focus()
+    while options.highlighted != target:
+        await pilot.press("down")
+    await pilot.press("r")
+    await wait_until(pilot, lambda: not screen.running, timeout=120, what=f"experiment {name}")
+
+
+def fits(widget) -> bool:
+    """No column cut off: the table is no wider than its widget."""
+    return widget.virtual_size.width <= widget.size.width
+
+
+@run_async
+async def test_a_recorded_experiment_replays_its_tables_and_figures():
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("f5")
+        await run_experiment(pilot, app, "toy")
+        await pilot.press("f4")
+        table = app.screen.query_one(SessionsTable)
+        await wait_until(pilot, lambda: table.row_count == 1)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None)
+        await pilot.pause(0.3)
+        replay = app.screen
+        results = replay.query_one("#exp-results")
+        assert results.display and not replay.query_one("#live-view").display
+        rows = replay.query_one("#exp-table")
+        assert rows.row_count == 3 and str(rows.get_row_at(0)[0]).startswith("obstructed (+,-)")
+        assert fits(rows)
+        assert "obstructed final loss" in str(replay.query_one("#exp-summary").render())
+        assert "snapshot" not in str(replay.query_one("#status").render())
+        await pilot.press("space", "right", "end", "h", "l")  # replay keys do nothing harmful here
+        assert app.is_running
+
+
+@run_async
+async def test_experiments_clear_the_old_result_and_fit_the_screen():
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("f5")
+        screen = app.screen
+        await run_experiment(pilot, app, "toy")
+        table = screen.query_one("#exp-table")
+        assert table.row_count == 3 and fits(table) and table.fixed_columns == 1
+        await run_experiment(pilot, app, "probability")
+        assert table.row_count == 20 and fits(table)
+        # Starting another clears what the last one drew, at once.
+        options = screen.query_one("#exp-list")
+        options.focus()
+        await pilot.press("up", "r")  # probability -> breast-cancer (minutes: stopped below)
+        assert table.row_count == 0 and "running breast-cancer" in str(screen.query_one("#exp-summary").render())
+        await pilot.press("s")
+        await wait_until(pilot, lambda: not screen.running, timeout=120, what="the stop")
+        if "stopped" in str(screen.query_one("#exp-status").render()):
+            assert table.row_count == 0
+
+
+@run_async
+async def test_experiments_at_80x24_keep_progress_status_and_modes_in_view():
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.press("f5")
+        screen = app.screen
+        for selector in ("#exp-progress", "#exp-status", "#exp-run", "#mode-bar"):
+            region = screen.query_one(selector).region
+            assert region.height >= 1 and region.bottom <= 23, selector
+        assert "F2 set-up" in str(screen.query_one("#mode-bar").render())
+        await run_experiment(pilot, app, "toy")
+        assert "done in" in str(screen.query_one("#exp-status").render())

@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from core.errors import UserError
 from lab.replay_model import ReplayModel
+from lab.widgets.experiment_results import ExperimentResults
 from lab.widgets.key_bar import KeyBar
 from lab.widgets.live_view import PANE_BINDINGS, LiveView, PaneKeys
 from lab.widgets.mode_bar import ModeBar
@@ -61,6 +62,7 @@ was too large or the optimizer does not conserve c_k).
         yield ModeBar("sessions", id="mode-bar")
         yield Static(Text(f"loading session {self.session_id}…", style="dim"), id="replay-message")
         yield LiveView(id="live-view")
+        yield ExperimentResults(id="exp-results")  # shown instead for a recorded experiment
         yield ReplayControls(id="replay-controls")
         yield StatusLine(id="status")
         yield KeyBar()
@@ -97,6 +99,9 @@ was too large or the optimizer does not conserve c_k).
         shown_id = "–" if self.app.redact else session.id
         self.query_one(ModeBar).set_context(f"replay {shown_id} · {name}")
         message = self.query_one("#replay-message", Static)
+        if model.experiment is not None:
+            self._show_experiment(model.experiment)
+            return
         if not len(model):
             message.update(Text(f"session {shown_id} has no snapshots recorded", style="yellow"))
         else:
@@ -105,6 +110,20 @@ was too large or the optimizer does not conserve c_k).
         if session.status == "running":
             self._follow_timer = self.set_interval(FOLLOW_SECONDS, self._follow)
         self.redraw()
+
+    def _show_experiment(self, experiment: tuple[str, object, dict]) -> None:
+        """A recorded experiment: its figures, table and headline in place of the run panes."""
+        name, result, summary = experiment
+        for widget in (self.query_one(LiveView), self.query_one(ReplayControls), self.query_one("#replay-message")):
+            widget.display = False
+        results = self.query_one(ExperimentResults)
+        results.display = True
+        try:
+            results.show(name, result, summary)
+        except Exception as e:  # a record from another version: say so, never crash
+            results.clear(f"experiment {name}: cannot draw this record ({type(e).__name__}: {e})")
+        self.query_one(StatusLine).show(state=self.model.session.status, session_id=self.model.session.id,
+                                        extra=f"experiment {name}", redact=self.app.redact)
 
     # -- following a session that is still recording -----------------------------------------------
 
@@ -140,7 +159,7 @@ was too large or the optimizer does not conserve c_k).
 
     def redraw(self) -> None:
         model = self.model
-        if model is None:
+        if model is None or model.experiment is not None:
             return
         self.query_one(LiveView).show(model.frame())
         self.query_one(ReplayControls).show(
