@@ -5,7 +5,7 @@ Each test drives the keys a person pressed when the fault was found (issue "cons
 
 from __future__ import annotations
 
-from core.config import Config, replace
+from core.config import Config, load_config, replace
 from lab.app import RelulabApp
 from lab.screens.experiment_screen import ExperimentScreen
 from lab.screens.help_screen import HelpScreen
@@ -14,7 +14,7 @@ from lab.screens.replay_screen import ReplayScreen
 from lab.screens.sessions_screen import SessionsScreen
 from lab.screens.setup_screen import SetupScreen
 from lab.widgets.sessions_table import SessionsTable
-from test_app_pilot import NARROW, WIDE, field, run_async, type_into, wait_until
+from test_app_pilot import NARROW, ROOT, WIDE, field, run_async, type_into, wait_until
 
 
 def short_config(steps: int = 60) -> Config:
@@ -359,3 +359,44 @@ async def test_experiments_at_80x24_keep_progress_status_and_modes_in_view():
         assert "F2 set-up" in str(screen.query_one("#mode-bar").render())
         await run_experiment(pilot, app, "toy")
         assert "done in" in str(screen.query_one("#exp-status").render())
+
+
+# -- 11. axis labels ---------------------------------------------------------------------------------
+
+def y_labels(plot) -> list[str]:
+    import re
+
+    text = plot.render()
+    lines = text.plain.splitlines() if hasattr(text, "plain") else str(text).splitlines()
+    return [m[1] for line in lines for m in [re.match(r"\s*([^\s┤├]+)\s*[┤├]", line)] if m]
+
+
+@run_async
+async def test_axis_ticks_are_short_and_a_log_axis_never_reads_zero():
+    from lab.widgets.run_plot import linear_ticks, log_ticks
+
+    # From the mathematics: ticks inside the range, on a 1-2-5 grid, at most 7 characters.
+    ticks, labels = linear_ticks(-4.1e11, 1e10)
+    assert labels == ["-4e11", "-3e11", "-2e11", "-1e11", "0"] and all(-4.1e11 <= t <= 1e10 for t in ticks)
+    ticks, labels = log_ticks(-11.2, -0.74)  # a loss from 0.18 down to 6e-12
+    assert labels[-1] == "0.01" and "1e-11" in labels and "0" not in labels
+
+    # A loss that falls to ~1e-11 (signs ++ fit |x|) on the default log axis, at 100x30.
+    config = replace(load_config(ROOT / "examples/abs_obstructed.toml"), "init", signs="++")
+    app = RelulabApp(replace(config, "train", steps=3000), prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await finish_run(pilot, app)
+        await pilot.pause(0.3)
+        loss = app.screen.query_one("#loss")
+        labels = y_labels(loss)
+        assert len(labels) >= 2, labels
+        assert all(len(label) <= 7 for label in labels), labels
+        assert "0" not in labels and not any(label.startswith("0.000") for label in labels), labels
+    # A run that blows up: c_k reaches huge values; the labels stay short.
+    app = RelulabApp(replace(Config(), "train", steps=400, lr=10.0), prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await finish_run(pilot, app)
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        labels = y_labels(app.screen.query_one("#ck"))
+        assert labels and all(len(label) <= 7 for label in labels), labels
