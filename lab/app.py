@@ -212,8 +212,8 @@ class RelulabApp(App):
         if run is not self.live_run:
             return
         live = self.mode_screen("live")
-        if live is not None and live is self.screen:
-            live.show_run(run)  # drawn only where it is seen; on_screen_resume catches up
+        if live is not None and live in self.screen_stack:
+            live.show_run(run)  # drawn only where it is seen (also under the palette or help); on_screen_resume catches up
         if run.finished:
             self._run_finished(run)
 

@@ -400,3 +400,79 @@ async def test_axis_ticks_are_short_and_a_log_axis_never_reads_zero():
         await pilot.pause(0.3)
         labels = y_labels(app.screen.query_one("#ck"))
         assert labels and all(len(label) <= 7 for label in labels), labels
+
+
+# -- 12. smaller things ------------------------------------------------------------------------------
+
+@run_async
+async def test_field_help_wraps_and_names_text_fields():
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=NARROW) as pilot:
+        app.screen.query_one("#edit-data-path").focus()
+        await pilot.pause()
+        line = app.screen.query_one("#field-help")
+        assert "[data] path" in line.render().plain and "a number" not in line.render().plain
+        assert "text" in line.render().plain
+        assert field(app, "data", "target").help.endswith("text (or omitted)")
+        # A hint longer than the screen wraps instead of being cut.
+        app.screen.query_one("#edit-train-lr").focus()
+        await pilot.pause(0.2)
+        assert line.size.height >= 2 or len(line.render().plain) <= line.size.width
+
+
+def test_one_component_is_singular():
+    from lab.widgets.classification_panel import plural
+
+    assert plural(1, "component") == "1 component" and plural(4, "component") == "4 components"
+
+
+@run_async
+async def test_help_lists_keys_in_the_key_bar_order():
+    from lab.screens.help_screen import screen_bindings
+
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("f4")
+        rows = [description for _, description, where in screen_bindings(app.screen) if where == "screen"]
+        declared = ["Replay", "Filter", "Rename", "Tag", "Delete", "Use config", "Reload"]
+        assert len(rows) >= 5 and rows == [d for d in declared if d in rows]
+
+
+@run_async
+async def test_weights_editor_cursor_starts_on_the_first_array():
+    config = load_config(ROOT / "examples/abs_obstructed.toml")
+    app = RelulabApp(config, prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("ctrl+t")
+        await pilot.pause(0.2)
+        area = app.screen.query_one("#weights-text")
+        row, _ = area.cursor_location
+        assert area.document.get_line(row).startswith("hidden_weight")
+
+
+@run_async
+async def test_ctrl_n_asks_before_resetting_the_form():
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await type_into(pilot, "model", "hidden", "7")
+        await pilot.press("ctrl+n")
+        await pilot.press("n")
+        assert field(app, "model", "hidden").text == "7"
+        await pilot.press("ctrl+n", "y")
+        await pilot.pause()
+        assert field(app, "model", "hidden").text == str(Config().model.hidden)
+
+
+@run_async
+async def test_live_screen_keeps_drawing_behind_the_command_palette():
+    app = RelulabApp(short_config(5_000_000), prewarm=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.live_run is not None and app.live_run.latest is not None)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        status = app.mode_screen("live").query_one("#status")
+        before = status.render().plain
+        await wait_until(pilot, lambda: status.render().plain != before, what="the status line to move on")
+        await pilot.press("escape", "s")
+        await wait_until(pilot, lambda: app.live_run.finished)

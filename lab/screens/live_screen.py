@@ -32,6 +32,8 @@ class LiveScreen(PaneKeys, Screen):
 Loss (train, test), c_k per neuron (dotted: pathological, c_k < 0, whose output sign is frozen),
 the quadric picture (each neuron a point (‖W_k‖, v_k) on v² = ‖W_k‖² − c_k) and the
 classification: l_- pathological neurons, connected components of H(c), effective components.
+On the c_k and quadric plots a neuron is labelled by one character: 0-9 for neurons 0 to 9, a-z for
+10 to 35, `*` beyond (the classification table lists every index).
 """
 
     BINDINGS = [

@@ -29,7 +29,10 @@ class ReplayScreen(PaneKeys, Screen):
 The recorded snapshots of a session, drawn as they were live. The classification shown is the
 one at the cursor's step; h jumps to the next component hop (a pathological neuron whose output
 sign changed between two snapshots — which gradient flow forbids, so a hop means the step size
-was too large or the optimizer does not conserve c_k).
+was too large or the optimizer does not conserve c_k). `.` / `,` step like → / ←, `>` / `<` play faster /
+slower. Neuron labels on the plots: 0-9, then a-z for neurons 10 to 35, `*` beyond. A session still
+recording is followed: paused at its end, the replay moves on with it. An experiment's session shows
+its recorded figures and tables instead.
 """
 
     BINDINGS = [

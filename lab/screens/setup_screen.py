@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Static
 
 from core.config import SECTIONS, Config, ConfigError, config_from_dict, config_to_dict, config_to_toml
+from lab.screens.confirm_screen import ConfirmScreen
 from lab.screens.text_prompt import TextPrompt
 from lab.screens.weights_editor import MAX_EDITABLE, WEIGHT_KEYS, WeightsEditor
 from lab.widgets.config_field import ConfigField
@@ -272,8 +273,12 @@ inputs empty to take it from the dataset. Small nets can be given explicit weigh
                                         check=check), opened)
 
     def action_defaults(self) -> None:
-        self.load(Config(), None)
-        self.notify("form reset to the defaults")
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.load(Config(), None)
+                self.notify("form reset to the defaults")
+
+        self.app.push_screen(ConfirmScreen("Reset every field of the form to its default?"), done)
 
     def action_weights(self) -> None:
         try:

@@ -21,6 +21,10 @@ def table_rows(frame: RunFrame) -> list[int]:
     return sorted(np.argsort(np.abs(frame.c), kind="stable")[:MAX_ROWS].tolist())
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def summary_text(frame: RunFrame) -> Text:
     k = frame.classification
     text = Text()
@@ -28,7 +32,7 @@ def summary_text(frame: RunFrame) -> Text:
         text.append("classification pending…", style="dim")
         return text
     text.append(f"{k.pathological} pathological", style="bold")
-    text.append(f" · {k.components} components · {k.effective_components} effective\n")
+    text.append(f" · {plural(k.components, 'component')} · {k.effective_components} effective\n")
     text.append(f"signs '{k.signs}'" if k.signs else "signs —")
     p = frame.probability
     text.append(" · P(path. at init) " + (p.describe() if p is not None else "…"))

@@ -173,7 +173,7 @@ class RunPlot(PlotextPlot):
         """Limits and readable ticks (see `tick_label`); with `log_y` the y data are log10 values."""
         plt.xlim(*x)
         plt.ylim(*y)
-        rows = max(2, (self.size.height - 4) // 3)
+        rows = max(4, (self.size.height - 4) // 2)
         plt.xticks(*linear_ticks(x[0], x[1], max(2, min(5, self.size.width // 12))))
         plt.yticks(*(log_ticks(y[0], y[1], rows) if log_y else linear_ticks(y[0], y[1], rows)))
 
