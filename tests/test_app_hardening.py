@@ -434,7 +434,7 @@ async def test_help_lists_keys_in_the_key_bar_order():
     async with app.run_test(size=WIDE) as pilot:
         await pilot.press("f4")
         rows = [description for _, description, where in screen_bindings(app.screen) if where == "screen"]
-        declared = ["Replay", "Filter", "Rename", "Tag", "Delete", "Use config", "Reload"]
+        declared = ["Replay", "Filter", "Rename", "Tag", "Delete", "Use config", "Reload", "Back to the table"]
         assert len(rows) >= 5 and rows == [d for d in declared if d in rows]
 
 
