@@ -112,18 +112,19 @@ class Session:
 
     # -- series for plots -----------------------------------------------------------------------
 
-    def series(self, max_points: int | None = None) -> dict[str, np.ndarray]:
+    def series(self, max_points: int | None = None, raw_cells: int = RAW_CELLS) -> dict[str, np.ndarray]:
         """Every series by step: step, loss, test_loss, accuracy, test_accuracy, max_drift, elapsed
         (n,) and c, w_norm, v (n, hidden). With `max_points`, at most that many points, each
         bucket of steps keeping its minimum and maximum (see blocks.downsample). Beyond RAW_CELLS
-        only block summaries are read: then at most two points per block of BLOCK snapshots."""
+        only block summaries are read: then at most two points per block of BLOCK snapshots
+        (`raw_cells` lowers that bound for a caller that reads many sessions at once)."""
         if max_points is not None and max_points < 2:
             raise ValueError("max_points must be at least 2")
         if not self.hidden or not self.dtype:
             return self._as_series(np.zeros(0, np.int64), np.zeros((0, len(SCALARS))),
                                    np.zeros((0, len(NEURON), self.hidden or 0)))
         total = self._query("SELECT coalesce(sum(count), 0) FROM blocks WHERE session = ?", (self.id,))[0][0]
-        if max_points and total > max_points and total * self.hidden > RAW_CELLS:
+        if max_points and total > max_points and total * self.hidden > raw_cells:
             # A long run: the block summaries are all we read. At most two points per block,
             # so a plot may get fewer points than it asked for.
             rows = self._query(

@@ -33,6 +33,10 @@ async def open_sessions(pilot, app, rows: int = 1) -> SessionsTable:
     return table
 
 
+def cell(table: SessionsTable, column: str, row: int = 0) -> str:
+    return str(table.get_cell_at((row, table.get_column_index(column))))
+
+
 def toasts(app) -> list[str]:
     return [n.message for n in app._notifications]
 
@@ -79,14 +83,14 @@ async def test_markup_in_a_session_name_and_tag_is_shown_as_typed():
         table = await open_sessions(pilot, app)
         await pilot.press("r", "ctrl+u", *"run [/b] x", "enter")
         await wait_until(pilot, lambda: app.store.list()[0].name == "run [/b] x", what="the rename")
-        await wait_until(pilot, lambda: str(table.get_row_at(0)[1]) == "run [/b] x", what="the new name")
+        await wait_until(pilot, lambda: cell(table, "name") == "run [/b] x", what="the new name")
         await pilot.press("t", *"[paper] [/i]", "enter")
-        await wait_until(pilot, lambda: "[paper]" in str(table.get_row_at(0)[8]), what="the tags")
+        await wait_until(pilot, lambda: "[paper]" in cell(table, "tags"), what="the tags")
         # Every later visit draws it again (it crashed each time before).
         await pilot.press("f2", "f4")
         await pilot.pause(0.3)
         await pilot.press("r", "ctrl+u", *"[paper] run", "enter")
-        await wait_until(pilot, lambda: str(table.get_row_at(0)[1]) == "[paper] run", what="the bracketed name")
+        await wait_until(pilot, lambda: cell(table, "name") == "[paper] run", what="the bracketed name")
         # The replay's top line and the delete question quote it as typed.
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None)
@@ -262,9 +266,9 @@ async def test_a_recording_session_is_followed_in_the_list_and_in_replay():
         await wait_until(pilot, lambda: app.live_run is not None and app.live_run.session_id is not None
                          and app.live_run.latest is not None)
         table = await open_sessions(pilot, app)
-        first = str(table.get_row_at(0)[3])
+        first = cell(table, "loss")
         # The loss column moves on without ctrl+r.
-        await wait_until(pilot, lambda: str(table.get_row_at(0)[3]) not in (first, "—"), what="a newer loss")
+        await wait_until(pilot, lambda: cell(table, "loss") not in (first, "—"), what="a newer loss")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None
                          and len(app.screen.model) > 0)

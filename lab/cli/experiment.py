@@ -54,6 +54,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-hidden", type=int, metavar="N", help="probability: hidden widths l = 1..N (default 30)")
     p.add_argument("--json", action="store_true", help="print one JSON object (no tables, no plots)")
     p.add_argument("--out", metavar="DIR", help="write NAME.csv, NAME.json (with provenance) and more into DIR")
+    p.add_argument("--figures", metavar="DIR",
+                   help="draw the heatmaps and curves as figure files into DIR (needs 'relulab[plots]')")
+    p.add_argument("--figure-format", default="png", choices=("png", "svg", "pdf"), help="with --figures (default png)")
     p.add_argument("--no-save", action="store_true", help="do not record the experiment in the session store")
     p.add_argument("--name", dest="session_name", metavar="TEXT", help="a name for the recorded session")
     from lab.cli.sessions import add_store_argument
@@ -138,6 +141,14 @@ def experiment_command(args: argparse.Namespace) -> int:
     from core.train import resolve_device
 
     params = resolve_parameters(args)
+    if args.figures:  # a missing matplotlib or an unusable directory is found before minutes of work
+        from lab.views.figures import pyplot
+
+        pyplot()
+        try:
+            Path(args.figures).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"--figures {args.figures}: cannot create the directory ({e.strerror or e})") from None
     resolve_device(args.device)  # a missing CUDA device is a one-line error before anything runs
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     stop = threading.Event()
@@ -156,6 +167,10 @@ def experiment_command(args: argparse.Namespace) -> int:
     session, store_error = (None, None) if args.no_save else record(args, result, prov, report)
     report["session"] = prov["session"] = session
     files = write_out(Path(args.out), args.name, result, prov, report) if args.out else []
+    if args.figures:
+        from lab.views.figures import experiment_figures
+
+        files += experiment_figures(result, Path(args.figures), "." + args.figure_format)
     report["files"] = [str(f) for f in files]
     if args.json:
         print(json.dumps(jsonable(report)))

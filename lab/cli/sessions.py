@@ -82,6 +82,10 @@ def add_parser(subparsers) -> None:
     q.add_argument("text", metavar="TEXT", nargs="+")
     q.add_argument("--replace", action="store_true", help="replace the notes instead of adding a paragraph")
 
+    from lab.cli import compare
+
+    compare.add_actions(action)
+
 
 # -- output helpers -------------------------------------------------------------------------------
 

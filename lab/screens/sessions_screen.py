@@ -28,6 +28,8 @@ class SessionsScreen(Screen):
     HELP = """
 Every run started from the console (and from `relulab run`) is recorded in the session store.
 Type in the filter to keep the sessions whose id, name, status, config or tags contain every word.
+Space marks a session (a marks every session the filter shows, x clears the marks); v opens the
+compare view of the marked sessions (2 to 12) on one chart.
 """
 
     BINDINGS = [
@@ -37,6 +39,10 @@ Type in the filter to keep the sessions whose id, name, status, config or tags c
         Binding("t", "tag", "Tag"),
         Binding("d,delete", "delete", "Delete"),
         Binding("c", "use_config", "Use config"),
+        Binding("space", "mark", "Mark"),
+        Binding("a", "mark_all", "Mark all", show=False),
+        Binding("x", "clear_marks", "Clear marks", show=False),
+        Binding("v", "compare", "Compare"),
         Binding("ctrl+r", "reload", "Reload"),
         Binding("escape", "leave_filter", "Back to the table", show=False),
     ]
@@ -140,6 +146,37 @@ Type in the filter to keep the sessions whose id, name, status, config or tags c
 
     def action_reload(self) -> None:
         self.reload()
+
+    def action_mark(self) -> None:
+        session_id = self._selected()
+        if session_id is None:
+            return
+        marked = self.table.marked
+        self.table.set_marked([i for i in marked if i != session_id] if session_id in marked else [*marked, session_id])
+        self._say(f"{len(self.table.marked)} marked · v: compare")
+
+    def action_mark_all(self) -> None:
+        self.table.set_marked([*self.table.marked, *self.table.shown_ids()])
+        self._say(f"{len(self.table.marked)} marked · v: compare")
+
+    def action_clear_marks(self) -> None:
+        self.table.set_marked([])
+        self._say("marks cleared")
+
+    def action_compare(self) -> None:
+        from lab.screens.compare_screen import MAX_RUNS, CompareScreen
+
+        existing = {i.id for i in self.infos}
+        marked = [i for i in self.table.marked if i in existing]
+        if len(marked) < 2:
+            self.notify("mark two or more sessions with space first (a marks all shown)", severity="warning",
+                        timeout=4)
+            return
+        if len(marked) > MAX_RUNS:
+            self.notify(f"{len(marked)} sessions marked: compare takes at most {MAX_RUNS}", severity="warning",
+                        timeout=4)
+            return
+        self.app.push_screen(CompareScreen(marked))
 
     def action_replay(self) -> None:
         session_id = self._selected()

@@ -11,7 +11,8 @@ from textual.widgets import DataTable
 
 from lab.widgets.status_line import REDACTED, STATE_STYLE
 
-COLUMNS = (("id", "id"), ("name", "name"), ("status", "status"), ("loss", "final loss"), ("l_", "l₋"),
+MARK = "✓"
+COLUMNS = (("mark", " "), ("id", "id"), ("name", "name"), ("status", "status"), ("loss", "final loss"), ("l_", "l₋"),
            ("components", "comp."), ("created", "created"), ("summary", "config"), ("tags", "tags"))
 
 
@@ -40,6 +41,7 @@ class SessionsTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self.redact = False
+        self.marked: list[str] = []  # session ids marked for comparison, in the order marked
         self._edge: str | None = None  # "first" / "last" after home / end, until the cursor moves
 
     def action_first_row(self) -> None:
@@ -68,6 +70,15 @@ class SessionsTable(DataTable):
         row_key, _ = self.coordinate_to_cell_key((self.cursor_row, 0))
         return row_key.value
 
+    def shown_ids(self) -> list[str]:
+        return [row.value for row in self.rows]
+
+    def set_marked(self, ids: list[str]) -> None:
+        """Mark exactly `ids` (kept in order, each once) and redraw the mark column."""
+        self.marked = list(dict.fromkeys(ids))
+        for session_id in self.shown_ids():
+            self.update_cell(session_id, "mark", Text(MARK if session_id in self.marked else ""))
+
     def show(self, infos: list, select: str | None = None) -> None:
         if self._edge is not None and self.cursor_row != self._edge_row():
             self._edge = None  # moved away from the edge since
@@ -80,8 +91,8 @@ class SessionsTable(DataTable):
             # Every cell a Text: a DataTable reads a plain str as markup, and names, tags and
             # summaries are the user's own strings (`[paper] run` must keep its bracketed word).
             self.add_row(
-                Text(REDACTED if self.redact else info.id), Text(info.name or ""),
-                Text(info.status, style=STATE_STYLE.get(info.status, "")),
+                Text(MARK if info.id in self.marked else ""), Text(REDACTED if self.redact else info.id),
+                Text(info.name or ""), Text(info.status, style=STATE_STYLE.get(info.status, "")),
                 Text(_loss(info)), Text("—" if info.pathological is None else str(info.pathological)),
                 Text("—" if info.components is None else str(info.components)), Text(created), Text(info.summary),
                 Text(", ".join(info.tags)), key=info.id,
