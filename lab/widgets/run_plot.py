@@ -174,7 +174,7 @@ class RunPlot(PlotextPlot):
         plt.xlim(*x)
         plt.ylim(*y)
         rows = max(4, (self.size.height - 4) // 2)
-        plt.xticks(*linear_ticks(x[0], x[1], max(2, min(5, self.size.width // 12))))
+        plt.xticks(*linear_ticks(x[0], x[1], max(3, min(6, self.size.width // 9))))
         plt.yticks(*(log_ticks(y[0], y[1], rows) if log_y else linear_ticks(y[0], y[1], rows)))
 
     # -- rendering --------------------------------------------------------------------------------
