@@ -35,6 +35,11 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "projected_gd")
 DTYPES = ("float32", "float64")
 
 
+# Initial weights beyond this overflow c_k = ||W_k||^2 - ||v_k||^2 in float32 (and are no experiment).
+MAX_WEIGHT = 1e6
+FULL_BATCH_OPTIMIZERS = ("gd", "projected_gd")
+
+
 class ConfigError(UserError):
     """A bad configuration value; the message is one line naming source, key, value and what is allowed."""
 
@@ -62,13 +67,13 @@ class ModelConfig:
 @dataclass
 class InitConfig:
     scheme: str = spec("xavier_normal", "initialisation scheme (torch.nn.init)", choices=SCHEMES)
-    scale: float = spec(1.0, "multiplies every initial weight", above=0.0)
-    std: float = spec(1.0, "standard deviation of the 'normal' scheme", above=0.0)
+    scale: float = spec(1.0, "multiplies every drawn initial weight (not explicit arrays)", above=0.0, maximum=MAX_WEIGHT)
+    std: float = spec(1.0, "standard deviation of the 'normal' scheme", above=0.0, maximum=MAX_WEIGHT)
     seed: int = spec(0, "random seed of the initialisation", minimum=0)
     hidden_bias: str = spec("zeros", "initial hidden bias", choices=("zeros", "scheme"))
     pathological: int | None = spec(None, "prescribe exactly k neurons with c_k < 0", minimum=0)
-    signs: str | None = spec(None, "output signs of the prescribed pathological neurons, e.g. '+-'", pattern=r"[+-]+", allowed="a string of + and - signs")
-    rebalance: bool = spec(False, "rescale every neuron to c_k >= 0 at init (function unchanged)")
+    signs: str | None = spec(None, "output signs of the prescribed pathological neurons, e.g. '+-' (alone, it prescribes len(signs) pathological neurons)", pattern=r"[+-]+", allowed="a string of + and - signs")
+    rebalance: bool = spec(False, "rescale every neuron to c_k >= 0 at init, explicit weights too (function unchanged)")
     hidden_weight: list | None = spec(None, "explicit hidden weights (hidden x inputs)")
     hidden_bias_values: list | None = spec(None, "explicit hidden biases (hidden)")
     output_weight: list | None = spec(None, "explicit output weights (outputs x hidden)")
@@ -79,8 +84,8 @@ class DataConfig:
     name: str | None = spec("abs", "built-in dataset (ignored when a path is given)", choices=DATASETS)
     path: str | None = spec(None, "CSV or NPZ file: features and a target column")
     target: str | None = spec(None, "target column name (CSV header) or NPZ key; default: last column / 'y'")
-    samples: int | None = spec(None, "number of samples (built-in synthetic sets; default per dataset)", minimum=1)
-    noise: float = spec(0.0, "noise added to synthetic targets / inputs", minimum=0.0)
+    samples: int | None = spec(None, "number of samples (synthetic sets only; default per dataset)", minimum=1)
+    noise: float = spec(0.0, "noise added to synthetic targets / inputs (synthetic sets only)", minimum=0.0)
     test_fraction: float | None = spec(None, "held-out fraction (default: 0.3 for breast_cancer, else 0)", minimum=0.0, maximum=0.9)
     seed: int = spec(0, "random seed of the data (sampling, split, teacher)", minimum=0)
 
@@ -91,7 +96,7 @@ class TrainConfig:
     optimizer: str = spec("gd", "optimizer", choices=OPTIMIZERS)
     lr: float = spec(0.05, "learning rate", above=0.0)
     steps: int = spec(2000, "training steps", minimum=1)
-    batch_size: int | None = spec(None, "minibatch size for sgd (empty: full batch)", minimum=1)
+    batch_size: int | None = spec(None, "minibatch size for sgd, momentum, adam (empty: full batch)", minimum=1)
     momentum: float = spec(0.9, "momentum coefficient", minimum=0.0, maximum=0.999999)
     weight_decay: float = spec(0.0, "L2 weight decay lambda", minimum=0.0)
     device: str = spec("auto", "auto | cpu | cuda | cuda:N", pattern=r"auto|cpu|cuda(:\d+)?", allowed="auto, cpu, cuda or cuda:N")
@@ -135,8 +140,10 @@ def allowed_text(section: str, f: dataclasses.Field) -> str:
         text = m["allowed"]
     elif base is bool:
         text = "true or false"
+    elif base is str:
+        text = "a string"
     elif base is list:
-        text = "an array of numbers"
+        text = f"an array of numbers with |x| <= {MAX_WEIGHT:g}"
     else:
         kind = "an integer" if base is int else "a number"
         bounds = []
@@ -207,7 +214,7 @@ def _numeric_array(value) -> bool:
         if isinstance(x, list):
             if not _numeric_array(x) or any(isinstance(y, list) for y in x):
                 return False
-        elif isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        elif isinstance(x, bool) or not isinstance(x, (int, float)) or not abs(x) <= MAX_WEIGHT:
             return False
     return True
 
@@ -253,10 +260,36 @@ def check_consistency(config: Config, source: str = "config") -> None:
         _check_shape(source, "[init] hidden_bias_values", i.hidden_bias_values, (m.hidden,))
     if i.output_weight is not None:
         _check_shape(source, "[init] output_weight", i.output_weight, (m.outputs, m.hidden))
+    explicit = [k for k in ("hidden_weight", "hidden_bias_values", "output_weight") if getattr(i, k) is not None]
+    # Explicit arrays are used as given; only `rebalance`, asked for by name, rescales them.
+    if explicit and (i.pathological is not None or i.signs is not None):
+        key = "pathological" if i.pathological is not None else "signs"
+        raise ConfigError(f"{source}: [init] {key}: cannot be combined with explicit weights ([init] {explicit[0]}), "
+                          "which are used exactly as given (only rebalance = true rescales them)")
+    if t.batch_size is not None and t.optimizer in FULL_BATCH_OPTIMIZERS:
+        raise _fail(source, "[train] batch_size", t.batch_size,
+                    f"omitted with [train] optimizer = {t.optimizer} (full batch); minibatches need sgd, momentum or adam")
+    synthetic = d.path is None and d.name != "breast_cancer"
+    if not synthetic:
+        where = "[data] path" if d.path is not None else "the breast_cancer dataset"
+        if d.samples is not None:
+            raise _fail(source, "[data] samples", d.samples, f"omitted: {where} has a fixed number of samples")
+        if d.noise != 0:
+            raise _fail(source, "[data] noise", d.noise, f"0 (or omitted): noise is added to synthetic datasets only, not {where}")
     if t.loss == "bce" and m.outputs != 1:
         raise _fail(source, "[model] outputs", m.outputs, "1 with [train] loss = bce")
     if t.loss == "cross_entropy" and m.outputs < 2:
         raise _fail(source, "[model] outputs", m.outputs, "the number of classes (>= 2) with [train] loss = cross_entropy")
+
+
+def seed_unused(config: Config) -> bool:
+    """True when explicit weights leave nothing for [init] seed to draw."""
+    i, m = config.init, config.model
+    if i.hidden_weight is None or i.output_weight is None:
+        return False
+    bias_drawn = m.bias and i.hidden_bias_values is None and i.hidden_bias == "scheme"
+    output_bias_drawn = m.output_bias and i.scheme == "torch_default"
+    return not bias_drawn and not output_bias_drawn
 
 
 def _check_shape(source: str, key: str, value: list, shape: tuple) -> None:
@@ -281,15 +314,82 @@ def read_config_text(path: str | Path) -> str:
         raise ConfigError(f"{path}: cannot read: {e}") from None
 
 
-def load_config(path: str | Path) -> Config:
-    return config_from_toml(read_config_text(path), str(path))
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """The config in a TOML file, a relative [data] path read against the file's folder, then
+    `--set` overrides (see apply_set)."""
+    config = config_from_toml(read_config_text(path), str(path), base=Path(path).parent)
+    return apply_set(config, overrides, f"{path} (--set)") if overrides else config
 
 
-def config_from_toml(text: str, source: str = "config") -> Config:
+def config_from_toml(text: str, source: str = "config", base: Path | None = None) -> Config:
+    """`base`: the folder of the file the text came from, where a relative [data] path points."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    if base is not None:
+        data = resolve_paths(data, base)
+    return config_from_dict(data, source)
+
+
+def resolve_paths(data: dict, base: Path) -> dict:
+    """A copy of raw tables whose relative [data] path points from `base` (the config's folder),
+    made absolute: the file that names a path is what it is relative to, not the working directory."""
+    path = data.get("data", {}).get("path") if isinstance(data.get("data"), dict) else None
+    if not isinstance(path, str) or not path or Path(path).expanduser().is_absolute():
+        return data
+    return {**data, "data": {**data["data"], "path": str((Path(base) / path).resolve())}}
+
+
+def unknown_keys(data: dict) -> list[str]:
+    """Every unknown section or key in raw tables, as "[section] key" / "[section]".
+
+    The one rule for an unknown key, in `run`, `check` and the console alike: it is an error
+    (config_from_dict raises on the first), never silently dropped. A misspelt key that were
+    ignored would run a different experiment than the file describes."""
+    found = []
+    for section, values in data.items() if isinstance(data, dict) else ():
+        if section not in SECTIONS:
+            found.append(f"[{section}]")
+        elif isinstance(values, dict):
+            names = {f.name for f in schema_fields(section)}
+            found += [f"[{section}] {k}" for k in values if k not in names]
+    return found
+
+
+def parse_set(items: list[str] | tuple[str, ...], source: str = "--set") -> dict:
+    """`section.key=value` items as nested raw tables; a value is read as a TOML value (0.1, 8,
+    true, "text", [1, 2]) and otherwise taken as a bare string (`data.name=xor`)."""
+    tables: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(f"{source} {item}: must be SECTION.KEY=VALUE, e.g. train.lr=0.1 "
+                              f"(sections: {', '.join(SECTIONS)})")
+        if section not in SECTIONS:
+            raise ConfigError(f"{source} {item}: unknown section [{section}]: allowed are {', '.join(SECTIONS)}")
+        tables.setdefault(section, {})[name.strip()] = parse_value(text.strip())
+    return tables
+
+
+def parse_value(text: str):
+    """One TOML value, or the text itself when it is not one (a bare word)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_set(config: Config, items: list[str] | tuple[str, ...], source: str = "--set") -> Config:
+    """A copy of `config` with `section.key=value` overrides, validated exactly as a file is."""
+    data = config_to_dict(config)
+    # A path typed on the command line is relative to where it was typed.
+    for section, values in resolve_paths(parse_set(items, source), Path.cwd()).items():
+        for name, value in values.items():
+            data[section][name] = check_value(section, name, value, source)
+    for section in data:
+        data[section] = {k: v for k, v in data[section].items() if v is not None}
     return config_from_dict(data, source)
 
 
@@ -303,6 +403,21 @@ def config_to_dict(config: Config) -> dict:
 
 def config_to_toml(config: Config) -> str:
     return tomli_w.dumps(config_to_dict(config))
+
+
+def defaults_toml() -> str:
+    """Every schema field at its default, commented with its help and what it allows: a
+    starting point (`relulab config defaults > my.toml`)."""
+    lines = ["# relulab configuration: every key at its default. Delete what you do not change.", ""]
+    for section in SECTIONS:
+        lines.append(f"[{section}]")
+        for f in schema_fields(section):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"# {f.metadata['help']}; {allowed_text(section, f)}")
+            lines.append(f"{f.name} = {tomli_w.dumps({'v': default})[4:].strip()}" if default is not None
+                         else f"# {f.name} =")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def summary(config: Config) -> str:

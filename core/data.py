@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +36,13 @@ def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: b
         return x, y, None, None
     from sklearn.model_selection import train_test_split
 
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=fraction, random_state=seed, stratify=y if stratify else None
-    )
+    try:
+        x_tr, x_te, y_tr, y_te = train_test_split(
+            x, y, test_size=fraction, random_state=seed, stratify=y if stratify else None
+        )
+    except ValueError as e:  # too few samples for this split (or for one per class in each part)
+        raise ConfigError(f"[data] test_fraction = {fraction:g}: cannot split {len(x)} samples: "
+                          f"{' '.join(str(e).split())}") from None
     return x_tr, y_tr, x_te, y_te
 
 
@@ -89,9 +95,9 @@ def _builtin(config: Config) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_file(config: Config) -> tuple[np.ndarray, np.ndarray]:
     d = config.data
-    path = Path(d.path)
+    path = Path(d.path).expanduser()
     if not path.is_file():
-        raise ConfigError(f"[data] path = {d.path!r}: no such file")
+        raise ConfigError(f"[data] path = {d.path!r}: no such file (looked at {path.resolve()})")
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as npz:
@@ -140,6 +146,8 @@ def _read_file(config: Config) -> tuple[np.ndarray, np.ndarray]:
 def load_dataset(config: Config) -> Dataset:
     """Build the dataset of `config`, split and (for breast_cancer) standardised on the train part."""
     d, loss = config.data, config.train.loss
+    if not d.path:
+        check_memory(config)
     x, y = _read_file(config) if d.path else _builtin(config)
     name = Path(d.path).name if d.path else d.name
     if config.model.inputs is not None and config.model.inputs != x.shape[1]:
@@ -170,5 +178,58 @@ def dataset_inputs(config: Config) -> int:
     if config.data.path:
         return load_dataset(config).inputs
     if config.data.name == "breast_cancer":
+        if config.model.inputs not in (None, BREAST_CANCER_FEATURES):
+            raise ConfigError(f"[model] inputs = {config.model.inputs}: the breast_cancer dataset has "
+                              f"{BREAST_CANCER_FEATURES} inputs; omit it or set {BREAST_CANCER_FEATURES}")
         return BREAST_CANCER_FEATURES
     return config.model.inputs or DEFAULT_INPUTS[config.data.name]
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take (Linux MemAvailable; None where unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_estimate(config: Config) -> int:
+    """Bytes a synthetic dataset and one training step on it take, roughly: the float64 arrays
+    (inputs, targets, the split and standardised copies), the design matrix and targets on the
+    device, and the step's pre-activations, activations and their gradients."""
+    n = config.data.samples or DEFAULT_SAMPLES.get(config.data.name, 0)
+    d = dataset_inputs(config)
+    m = config.model
+    width = 4 if config.train.dtype == "float32" else 8
+    return n * ((d + m.outputs) * 8 * 3 + (d + 1 + m.outputs) * width + 4 * m.hidden * width)
+
+
+def check_memory(config: Config) -> None:
+    """Refuse, with the figure, a synthetic dataset that would not fit (before allocating it)."""
+    need, have = memory_estimate(config), available_memory()
+    if have is not None and need > have:
+        raise ConfigError(f"[data] samples = {config.data.samples}: needs about {need / 1e9:.1f} GB of memory "
+                          f"(data and one step's activations), {have / 1e9:.1f} GB is available")
+
+
+def data_fingerprint(config: Config) -> dict:
+    """What data a run reads: the resolved file and a SHA-256 of its bytes, or the built-in set."""
+    d = config.data
+    if not d.path:
+        return {"name": d.name}
+    path = Path(d.path).expanduser().resolve()
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as e:
+        raise ConfigError(f"[data] path = {d.path!r}: cannot read {path}: {e.strerror or e}") from None
+    return {"path": str(path), "sha256": digest.hexdigest(), "bytes": path.stat().st_size}

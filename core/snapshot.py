@@ -41,6 +41,21 @@ class Params:
         )
 
 
+# Integers up to 2^53 survive every JSON reader (JavaScript's doubles); beyond that a component
+# count is given as its log2 alone (2^28600 would not even print: Python caps int -> str at 4300 digits).
+EXACT_LIMIT = 2**53
+
+
+def exact_count(n: int) -> int | None:
+    """`n` where every JSON reader holds it exactly, else None (see components_log2)."""
+    return int(n) if n <= EXACT_LIMIT else None
+
+
+def count_text(n: int) -> str:
+    """A component count for people: exact while it is short, else 2^k."""
+    return str(n) if n <= EXACT_LIMIT else f"2^{int(n).bit_length() - 1}"
+
+
 @dataclass
 class Classification:
     """Where a parameter point sits in the invariant set H(c) (docs/science.md)."""
@@ -53,6 +68,11 @@ class Classification:
     components: int  # exact number of connected components of H(c)
     effective_components: int  # components up to neuron permutation and rescaling
 
+    @property
+    def components_log2(self) -> int:
+        """log2 of `components` (always a power of two: each neuron has one or two pieces)."""
+        return int(self.components).bit_length() - 1
+
     def to_dict(self) -> dict:
         return {
             "c": [float(x) for x in self.c],
@@ -60,7 +80,8 @@ class Classification:
             "v_sign": [int(x) for x in self.v_sign],
             "signs": self.signs,
             "pathological": int(self.pathological),
-            "components": int(self.components),
+            "components": exact_count(self.components),
+            "components_log2": self.components_log2,
             "effective_components": int(self.effective_components),
         }
 
@@ -72,7 +93,7 @@ class Classification:
             v_sign=np.asarray(d["v_sign"], dtype=np.int8),
             signs=d["signs"],
             pathological=int(d["pathological"]),
-            components=int(d["components"]),
+            components=int(d["components"]) if d.get("components") is not None else 2 ** int(d["components_log2"]),
             effective_components=int(d["effective_components"]),
         )
 

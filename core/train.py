@@ -313,6 +313,7 @@ def sweep(
 FLUSH_SECONDS = 0.1
 MAX_PENDING = 1024  # snapshots per batch: large batches make recording cheap (sessions/writer.py)
 PENDING_BYTES = 64 << 20  # ... but a batch's weight copies and evaluation stay within this
+EVAL_CHUNK = 16  # snapshots measured together, always exactly this many (see Trainer._measure)
 
 
 class Trainer:
@@ -332,6 +333,8 @@ class Trainer:
         self.status = "ready"
         self.hops: list[Hop] = []
         self.steps_per_second = 0.0
+        self.diverged_at: int | None = None  # first snapshot step whose loss was not finite
+        self.kept_step: int | None = None  # newest snapshot step with a finite loss: what a diverged run keeps
         self._stop = threading.Event()
 
     @property
@@ -349,16 +352,8 @@ class Trainer:
 
     def _batch(self, pending: list[tuple[int, Weights, bool]], started: float) -> SnapshotBatch:
         """Evaluate the weight copies taken at snapshot steps, all at once, into a SnapshotBatch."""
-        w = Weights(
-            torch.cat([p[1].W for p in pending]), torch.cat([p[1].V for p in pending]),
-            None if pending[0][1].o is None else torch.cat([p[1].o for p in pending]),
-        )
-        ev = self.sweep.evaluate(w)
-        keys = sorted(ev)
-        # One transfer for the whole batch: per-neuron norms, first output weights, losses.
-        packed = torch.cat([w.incoming_sq(), w.outgoing_sq(), w.V[:, 0, :]] + [ev[k][:, None] for k in keys], dim=1)
-        values = packed.cpu().numpy().astype(np.float64)
-        l = w.W.shape[1]
+        keys, values = self._measure([p[1] for p in pending])
+        l = self.sweep.w.W.shape[1]
         w2, v2, v0 = values[:, :l], values[:, l:2 * l], values[:, 2 * l:3 * l]
         scalars = {k: values[:, 3 * l + i] for i, k in enumerate(keys)}
         c = w2 - v2
@@ -388,13 +383,38 @@ class Trainer:
             params={step: unstack(copy, 0, self.config.model.bias) for step, copy, with_params in pending if with_params},
         )
 
+    def _measure(self, copies: list[Weights]) -> tuple[list[str], np.ndarray]:
+        """Per-neuron norms, first output weights and losses of each weight copy: (keys, rows).
+
+        The copies are measured EVAL_CHUNK at a time, the last chunk padded with repeats of its
+        last copy, so every snapshot goes through tensors of the same shape however the batches
+        fall. Rounding depends on a matrix's shape (blocking, vector widths, thread split), and
+        the batches follow wall time; measured this way a recorded value depends on the config
+        alone (on one machine, device and dtype)."""
+        chunk = self._eval_chunk
+        padded = copies + [copies[-1]] * (-len(copies) % chunk)
+        parts, keys = [], []
+        for start in range(0, len(padded), chunk):
+            group = padded[start:start + chunk]
+            w = Weights(torch.cat([c.W for c in group]), torch.cat([c.V for c in group]),
+                        None if group[0].o is None else torch.cat([c.o for c in group]))
+            ev = self.sweep.evaluate(w)
+            keys = sorted(ev)
+            parts.append(torch.cat([w.incoming_sq(), w.outgoing_sq(), w.V[:, 0, :]] + [ev[k][:, None] for k in keys], dim=1))
+        # One transfer for the whole batch.
+        return keys, torch.cat(parts)[:len(copies)].cpu().numpy().astype(np.float64)
+
     def _pending_limit(self) -> int:
         """Snapshots per batch: MAX_PENDING, fewer for a big network or dataset (PENDING_BYTES)."""
+        return max(1, min(MAX_PENDING, self._fitting()))
+
+    def _fitting(self) -> int:
+        """Snapshots whose weight copies and evaluation fit in PENDING_BYTES (config sizes only)."""
         s = self.sweep
         samples = s.x.shape[1] + (0 if s.x_test is None else s.x_test.shape[1])
         # A weight copy, and evaluating it: pre-activations, activations and outputs per sample.
         values = sum(t.numel() for t in s.w.tensors()) + samples * (2 * s.w.W.shape[1] + s.w.V.shape[1])
-        return max(1, min(MAX_PENDING, PENDING_BYTES // (values * s.x.element_size())))
+        return PENDING_BYTES // (values * s.x.element_size())
 
     def run(self) -> Iterator[Snapshot]:
         """Train, yielding a Snapshot at step 0, every log_every steps and at the end (see `batches`)."""
@@ -420,6 +440,7 @@ class Trainer:
         last_flush = -float("inf")
         pending: list[tuple[int, Weights, bool]] = []
         limit = self._pending_limit()
+        self._eval_chunk = max(1, min(EVAL_CHUNK, self._fitting()))  # the config's sizes only, never timing
         last_good: Weights | None = None  # weights at the newest snapshot with a finite loss
         step = 0
         with threads_for(self.sweep.work if self.device.type == "cpu" else SMALL_STEP):
@@ -434,13 +455,18 @@ class Trainer:
                         now = time.perf_counter()
                         if done or now - last_flush > FLUSH_SECONDS or len(pending) >= limit:
                             last_flush = now
-                            batch, copies, pending = self._batch(pending, started), pending, []
+                            with np.errstate(invalid="ignore", over="ignore"):  # a diverging run's inf and NaN
+                                batch, copies, pending = self._batch(pending, started), pending, []
                             finite = np.isfinite(batch.loss)
                             good = len(batch) if finite.all() else int(np.argmin(finite))  # before the first NaN
                             if good:
                                 last_good = copies[good - 1][1]
+                                self.kept_step = int(copies[good - 1][0])
                             if good < len(batch):
                                 self.status = "diverged"
+                                self.diverged_at = int(batch.step[good])
+                                kept = -1 if self.kept_step is None else self.kept_step
+                                self.hops = [h for h in self.hops if h.step <= kept]
                                 batch = batch.head(good)
                                 self.sweep.w = last_good if last_good is not None else self.sweep.w
                             if len(batch):
@@ -452,7 +478,7 @@ class Trainer:
                             break
                     self.sweep.step()
                     step += 1
-            except GeneratorExit:
+            except (GeneratorExit, KeyboardInterrupt):
                 self.status = "interrupted"
                 raise
             except BaseException:

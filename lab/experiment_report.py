@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +23,40 @@ def build_report(name: str, quick: bool, params: dict, result, device: str, star
     report = {"experiment": name, "quick": quick, "parameters": jsonable(params), "device": prov["device"],
               "seconds": round(seconds, 3), "summary": jsonable(experiments.summary(result))}
     report.update(headline_tables(result))
+    diverged, networks = diverged_members(result)
+    report["diverged"] = {"networks": diverged, "of": networks}
+    # Any member whose loss stopped being finite makes the experiment `diverged`: its means
+    # leave those networks out, which a reader must know.
+    report["status"] = prov["status"] = "diverged" if diverged else "completed"
     return report, prov
+
+
+def diverged_members(result) -> tuple[int, int]:
+    """(networks whose loss stopped being finite, networks trained)."""
+    from core.experiments import GridResult, MitigationResult, ToyResult
+
+    if isinstance(result, ToyResult):
+        return int(np.sum(~np.isfinite(result.final_loss))), len(result.final_loss)
+    if isinstance(result, GridResult):
+        flags = np.asarray(result.diverged, dtype=np.float64)
+        return int(np.nansum(flags)), int(np.sum(np.isfinite(flags)))
+    if isinstance(result, MitigationResult):
+        a, b = diverged_members(result.prescribed), diverged_members(result.rebalanced)
+        return a[0] + b[0], a[1] + b[1]
+    return 0, 0  # probability: nothing is trained
+
+
+def check_out_dir(out: Path) -> None:
+    """--out DIR must be a directory this process can write into: checked before any work."""
+    from core.errors import UserError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".relulab-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write there ({e.strerror or e})") from None
 
 
 def software() -> dict:
@@ -31,27 +64,18 @@ def software() -> dict:
 
     import torch
 
+    from core.provenance import code_version
+
     def version(package: str) -> str | None:
         try:
             return md.version(package)
         except md.PackageNotFoundError:
             return None
 
-    out = {"relulab": version("relulab"), "python": platform.python_version(), "torch": torch.__version__,
-           "numpy": np.__version__, "scipy": version("scipy"), "scikit-learn": version("scikit-learn"),
-           "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-           "cuda": torch.version.cuda}
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5)
-        if commit.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=5)
-            out["git_commit"] = commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return out
+    return {"relulab": version("relulab"), "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "scipy": version("scipy"), "scikit-learn": version("scikit-learn"),
+            "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.version.cuda, **code_version()}
 
 
 def provenance(name: str, quick: bool, params: dict, result, device: str, started_at: str, seconds: float) -> dict:
@@ -143,7 +167,10 @@ def record_result(store, name: str, result, prov: dict, report: dict, device: st
         for key in ("cells", "runs"):
             if key in report:
                 writer.put_json(key, jsonable(report[key]))
-        writer.finish("completed")
+        status = report.get("status", "completed")
+        d = report.get("diverged") or {}
+        writer.finish(status, error=f"{d.get('networks')} of {d.get('of')} networks diverged (non-finite loss)"
+                      if status == "diverged" else None)
     except BaseException:
         writer.finish("failed")
         raise

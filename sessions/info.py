@@ -7,6 +7,7 @@ import math
 import sqlite3
 from dataclasses import dataclass
 
+from core.snapshot import exact_count
 from sessions import liveness
 
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed")
@@ -52,7 +53,8 @@ class SessionInfo:
             "snapshots": self.snapshots,
             "final": {k: finite(v) for k, v in self.final.items()},
             "pathological": self.pathological,
-            "components": self.components,
+            "components": exact_count(self.components) if self.components is not None else None,
+            "components_log2": self.components.bit_length() - 1 if self.components is not None else None,
             "host": self.host,
             "error": self.error,
         }
@@ -79,6 +81,15 @@ def live_status(row: sqlite3.Row) -> str:
     return row["status"]
 
 
+def _components(classification: dict) -> int | None:
+    """The exact count; recorded as components_log2 alone when it is too big for JSON."""
+    if classification.get("components") is not None:
+        return classification["components"]
+    if isinstance(classification.get("components_log2"), int):
+        return 2 ** classification["components_log2"]
+    return None
+
+
 def info_from_row(row: sqlite3.Row) -> SessionInfo:
     status = live_status(row)
     last = json.loads(row["last"]) if row["last"] else {}
@@ -100,7 +111,7 @@ def info_from_row(row: sqlite3.Row) -> SessionInfo:
         snapshots=row["snapshots"],
         final=final,
         pathological=classification.get("pathological", last.get("pathological")),
-        components=classification.get("components"),
+        components=_components(classification),
         host=row["writer_host"],
         error=row["error"],
     )

@@ -72,11 +72,14 @@ class Store:
 
         env = {"host": liveness.this_host(), "python": sys.version.split()[0], "platform": platform.platform()}
         env.update(environment or {})
+        env.setdefault("provenance", provenance(config))
         hidden = config.model.hidden if config is not None else None
         outputs = config.model.outputs if config is not None else None
         inputs = _inputs(config, env)
         pid = os.getpid()
+        name = check_name(name) if name is not None else None
         with self.db.transaction("cannot create a session") as db:
+            self._refuse_taken(db, name)
             session_id = self.db.new_id(db)
             db.execute(
                 "INSERT INTO sessions (id, name, kind, status, created, config, summary, environment, tags, hidden, "
@@ -107,9 +110,35 @@ class Store:
 
     def rename(self, id_or_prefix: str, name: str | None) -> str:
         session_id = self.resolve(id_or_prefix)
+        name = check_name(name) if name else None
         with self.db.transaction("cannot rename") as db:
+            self._refuse_taken(db, name, session_id)
             db.execute("UPDATE sessions SET name = ? WHERE id = ?", (name or None, session_id))
         return session_id
+
+    def _refuse_taken(self, db, name: str | None, session_id: str | None = None) -> None:
+        if name is None:
+            return
+        row = db.execute("SELECT id FROM sessions WHERE name = ? AND id IS NOT ?", (name, session_id)).fetchone()
+        if row is not None:
+            raise StoreError(f"session name {name!r} is taken by session {row[0]}: names are unique in a store")
+
+    def name_taken(self, name: str) -> str | None:
+        """The id of the session called `name`, if any (to refuse a name before a long job)."""
+        with self.db.errors("cannot look up sessions"):
+            row = self.db.conn().execute("SELECT id FROM sessions WHERE name = ?", (check_name(name),)).fetchone()
+        return row[0] if row is not None else None
+
+    def free_name(self, base: str) -> str:
+        """`base`, or `base (2)`, `base (3)`, ...: the first that no session has (for default names)."""
+        base = check_name(base)
+        with self.db.errors("cannot look up sessions"):
+            taken = {r[0] for r in self.db.conn().execute(
+                "SELECT name FROM sessions WHERE name = ? OR name LIKE ?", (base, base + " (%)"))}
+        n = 1
+        while (candidate := base if n == 1 else f"{base} ({n})") in taken:
+            n += 1
+        return candidate
 
     def tag(self, id_or_prefix: str, tags: list[str], remove: bool = False) -> list[str]:
         """Add (or remove) tags; returns the session's tags afterwards."""
@@ -148,7 +177,7 @@ class Store:
         with self.db.errors("cannot look up sessions"):
             db = self.db.conn()
             matches = []
-            if re.fullmatch(r"[0-9a-fA-F]{1,32}", text):
+            if ID_LIKE.fullmatch(text):
                 matches = [r[0] for r in db.execute("SELECT id FROM sessions WHERE id LIKE ? ORDER BY id",
                                                     (text.lower() + "%",))]
             if not matches:
@@ -176,8 +205,58 @@ class Store:
         return export_session(self.db, self.resolve(id_or_prefix), Path(path))
 
     def import_(self, path: str | os.PathLike) -> str:
-        """Add the session in an export file to this store; returns its id here."""
-        return import_session(self.db, Path(path))
+        """Add the session in an export file to this store; returns its id here. A name that is
+        taken here (or reads as an id) gets a suffix, so names stay unique."""
+        session_id = import_session(self.db, Path(path))
+        with self.db.errors("cannot look up sessions"):
+            row = self.db.conn().execute("SELECT name FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        name = row[0] if row is not None else None
+        if name:
+            try:
+                wanted = check_name(name)
+            except StoreError:
+                wanted = f"imported {name}"
+            with self.db.errors("cannot look up sessions"):
+                clash = self.db.conn().execute("SELECT 1 FROM sessions WHERE name = ? AND id != ?",
+                                               (wanted, session_id)).fetchone()
+            if clash or wanted != name:
+                with self.db.transaction("cannot rename the imported session") as db:
+                    db.execute("UPDATE sessions SET name = NULL WHERE id = ?", (session_id,))
+                self.rename(session_id, self.free_name(wanted))
+        return session_id
+
+
+ID_LIKE = re.compile(r"[0-9a-fA-F]{1,32}")
+
+
+def check_name(name: str) -> str:
+    """A session name as stored: stripped, not empty, and not something `resolve` would read as
+    an id prefix (only hex digits), so a name always reaches its session."""
+    text = str(name).strip()
+    if not text:
+        raise StoreError("a session name cannot be empty (give no name instead)")
+    if ID_LIKE.fullmatch(text):
+        raise StoreError(f"session name {text!r}: must not be only hex digits (0-9, a-f), "
+                         "which read as an id prefix; add a word, e.g. 'run-" + text + "'")
+    if len(text) > 200 or any(not ch.isprintable() for ch in text):
+        raise StoreError(f"session name {text[:40]!r}: must be one line of at most 200 printable characters")
+    return text
+
+
+def provenance(config: Config | None) -> dict:
+    """Which code ran, and on which data: recorded with every session (docs/sessions.md)."""
+    from core.provenance import code_version
+
+    out = dict(code_version())
+    if config is not None:
+        from core.data import data_fingerprint
+        from core.errors import UserError
+
+        try:
+            out["data"] = data_fingerprint(config)
+        except UserError as e:
+            out["data"] = {"path": config.data.path, "error": str(e)}
+    return out
 
 
 def _clean_tags(tags) -> list[str]:

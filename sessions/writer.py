@@ -165,8 +165,9 @@ class SessionWriter:
             self._pack(everything=True)
         self._commit(force=True)
 
-    def finish(self, status: str = "completed", final: Classification | None = None) -> None:
-        """Commit what is left and close the session with its final status."""
+    def finish(self, status: str = "completed", final: Classification | None = None, error: str | None = None) -> None:
+        """Commit what is left and close the session with its final status (and, for a failed
+        or diverged one, the reason)."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         if self._closed:
@@ -180,8 +181,9 @@ class SessionWriter:
             self.flush()
             final_json = json.dumps(final.to_dict()) if final is not None else None
             self._write(
-                "UPDATE sessions SET status = ?, ended = ?, final = coalesce(?, final) WHERE id = ?",
-                (status, time.time(), final_json, self.id),
+                "UPDATE sessions SET status = ?, ended = ?, final = coalesce(?, final), error = coalesce(?, error) "
+                "WHERE id = ?",
+                (status, time.time(), final_json, error, self.id),
             )
         finally:
             self._db.close()

@@ -149,7 +149,7 @@ async def test_stop_then_find_in_sessions_and_replay():
         await pilot.press("f4")
         table = app.screen.query_one(SessionsTable)
         await wait_until(pilot, lambda: table.row_count == 1, what="the sessions list")
-        assert "interrupted" in str(table.get_cell_at((0, table.get_column_index("status"))))
+        assert "interrupted" in str(table.get_cell(table.shown_ids()[0], "status"))
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None,
                          what="the replay to load")

@@ -38,7 +38,7 @@ def test_the_run_is_recorded_in_the_store(capsys, tmp_path):
 
 
 def test_overrides_and_no_save(capsys):
-    assert main(["run", str(EXAMPLES / "abs_free.toml"), "--json", "--steps", "30", "--seed", "4", "--no-save"]) == 0
+    assert main(["run", str(EXAMPLES / "breast_cancer.toml"), "--json", "--steps", "30", "--seed", "4", "--no-save"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["steps"] == 30 and out["session"] is None
 
@@ -68,6 +68,6 @@ def test_ctrl_c_stops_gracefully_as_interrupted(tmp_path):
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err  # INTERRUPTED (docs/cli.md)
     report = json.loads(out)
     assert report["status"] == "interrupted" and 0 < report["steps"] < 100000000

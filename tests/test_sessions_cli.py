@@ -105,7 +105,9 @@ def test_edit_export_import_csv_delete(tmp_path, store_dir, capsys):
     assert len(rows) == 400 and float(rows[1]["loss"]) == 0.5
     assert open(tmp_path / "csv" / f"{sid}_c.csv").readline().strip() == "step,c_0,c_1"
 
-    assert run(capsys, "delete", sid)[0] == 0
+    code, out, err = run(capsys, "delete", sid)  # not at a terminal: nothing to ask, so nothing deleted
+    assert code == 2 and "--yes" in err and err.count("\n") == 1
+    assert run(capsys, "delete", sid, "--yes")[0] == 0
     assert run_json(capsys, "list", "--json") == []
 
 

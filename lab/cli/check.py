@@ -6,7 +6,10 @@ import argparse
 import json
 import time
 
-from lab.cli.flags import add_schema_flag, apply_flags
+from lab.cli.flags import add_schema_flag, add_set_argument, apply_flags
+
+
+MAX_SAMPLES = 10_000_000  # networks in the Monte Carlo estimate
 
 
 def add_parser(subparsers) -> None:
@@ -21,6 +24,7 @@ def add_parser(subparsers) -> None:
     add_schema_flag(p, "init", "scheme", "--init")
     add_schema_flag(p, "init", "scale", "--init-scale")
     add_schema_flag(p, "init", "seed", "--seed")
+    add_set_argument(p)
     p.add_argument("--samples", type=int, default=10_000, help="networks sampled for the Monte Carlo estimate (default 10000)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_check)
@@ -32,6 +36,7 @@ def check_report(config, samples: int) -> dict:
     from core.init import initial_params
     from core.invariants import classify_params
     from core.probability import obstruction
+    from core.snapshot import exact_count
 
     m, i = config.model, config.init
     inputs = dataset_inputs(config)
@@ -47,7 +52,8 @@ def check_report(config, samples: int) -> dict:
             "c": [float(x) for x in sample.c],
             "status": sample.status,
             "pathological": sample.pathological,
-            "components": sample.components,
+            "components": exact_count(sample.components),
+            "components_log2": sample.components_log2,
             "effective_components": sample.effective_components,
             "signs": sample.signs,
         },
@@ -55,13 +61,16 @@ def check_report(config, samples: int) -> dict:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from core.config import Config, load_config
+    from core.config import Config, apply_set, load_config
     from core.errors import UserError
 
     started = time.perf_counter()
-    if args.samples < 1:
-        raise UserError(f"--samples {args.samples}: must be an integer >= 1")
-    config = load_config(args.config) if args.config else Config()
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise UserError(f"--samples {args.samples}: must be an integer >= 1 and <= {MAX_SAMPLES}")
+    if args.config:
+        config = load_config(args.config, args.set)
+    else:
+        config = apply_set(Config(), args.set) if args.set else Config()
     config = apply_flags(config, args)
     report = check_report(config, args.samples)
     report["seconds"] = round(time.perf_counter() - started, 3)
@@ -75,6 +84,8 @@ def run_check(args: argparse.Namespace) -> int:
 def print_report(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from core.snapshot import count_text
 
     a, p, s = report["architecture"], report["probability"], report["sample"]
     console = Console()
@@ -93,7 +104,8 @@ def print_report(report: dict) -> None:
     t.add_row("P(all neurons pathological)", f"{p['all_pathological']:.3g}")
     t.add_row("E\\[effective components]", f"{p['expected_effective_components']:.4f}")
     console.print(t)
-    console.print(f"[bold]One sampled initialisation[/]: {s['pathological']} pathological, {s['components']} components, "
+    console.print(f"[bold]One sampled initialisation[/]: {s['pathological']} pathological, "
+                  f"{count_text(2 ** s['components_log2'])} components, "
                   f"{s['effective_components']} effective, signs '{s['signs']}'")
     u = Table()
     u.add_column("k", justify="right")

@@ -19,16 +19,28 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("replay", help="replay a recorded session in the console",
                               description="Open the console on the replay of session ID (any unique id prefix, or its name).")
     p.add_argument("id", metavar="ID", help="session id, unique prefix or name ('relulab sessions list' shows them)")
-    _add_console_options(p)
+    add_console_options(p)
     p.set_defaults(func=run_replay)
 
 
-def _add_console_options(parser: argparse.ArgumentParser) -> None:
+def add_console_options(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """--store and --refresh. `top`: on `relulab` itself, where --store also reaches every command
+    (`relulab --store DIR sessions list`) and --refresh is for the console."""
     from lab.cli.sessions import add_store_argument
 
-    add_store_argument(parser)
-    parser.add_argument("--refresh", metavar="HZ", type=float, default=None,
-                        help="plot refreshes per second (default: $RELULAB_REFRESH_HZ, else 2)")
+    add_store_argument(parser, nested=not top)
+    parser.add_argument("--refresh", metavar="HZ", type=refresh_rate, default=None if top else argparse.SUPPRESS,
+                        help="console: plot refreshes per second, > 0 (default: $RELULAB_REFRESH_HZ, else 2)")
+
+
+def refresh_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= 1000):
+        raise argparse.ArgumentTypeError(f"{text}: must be a number of refreshes per second, > 0 and <= 1000")
+    return value
 
 
 def wants_console(argv: list[str]) -> bool:
@@ -48,9 +60,11 @@ def wants_console(argv: list[str]) -> bool:
 
 def console_main(argv: list[str]) -> int:
     """`relulab [CONFIG.toml] [--store DIR] [--refresh HZ]`: the console, pre-filled from CONFIG."""
-    parser = argparse.ArgumentParser(prog="relulab", description="The relulab lab console.")
+    from lab.cli.flags import Parser
+
+    parser = Parser(prog="relulab", description="The relulab lab console.")
     parser.add_argument("config", nargs="?", metavar="CONFIG.toml", help="pre-fill the set-up form from this file")
-    _add_console_options(parser)
+    add_console_options(parser, top=True)
     args = parser.parse_args(argv)
     return open_console(config_path=args.config, store=args.store, refresh=args.refresh)
 
@@ -71,7 +85,7 @@ def read_config_file(path: Path):
 
     text = read_config_text(path)
     try:
-        return config_from_toml(text, str(path)), None
+        return config_from_toml(text, str(path), base=path.parent), None
     except ConfigError:
         try:
             raw = tomllib.loads(text)

@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab.experiment_report import build_report, jsonable, record_result, write_out
+from lab.experiment_report import build_report, check_out_dir, jsonable, record_result, write_out
 from lab.views.experiments import show
 
 NAMES = ("toy", "breast-cancer", "probability", "mitigation")  # core.experiments.NAMES, without importing torch
@@ -97,7 +97,7 @@ def parse_widths(spec: str) -> list[int]:
     from core.errors import UserError
 
     try:
-        widths = [int(w) for w in spec.replace(" ", "").split(",") if w]
+        widths = [int(w) for w in spec.replace(" ", "").split(",")]  # an empty piece (2,,4) is a mistake
     except ValueError:
         widths = []
     if not widths or min(widths) < 1 or max(widths) > 1024:
@@ -136,11 +136,26 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
 
 
 def experiment_command(args: argparse.Namespace) -> int:
+    import warnings
+
     from core import experiments
     from core.errors import UserError
-    from core.train import resolve_device
+    from lab.cli.exit_codes import for_status
 
     params = resolve_parameters(args)
+    # Every destination is checked before minutes of training: the output folder, the store, the name.
+    if args.out:
+        check_out_dir(Path(args.out))
+    store = None
+    if not args.no_save:
+        from lab.cli.sessions import open_store
+        from sessions.store import check_name
+
+        store = open_store(args.store)
+        if args.session_name is not None:
+            taken = store.name_taken(check_name(args.session_name))
+            if taken:
+                raise UserError(f"--name {args.session_name!r}: taken by session {taken}: names are unique in a store")
     if args.figures:  # a missing matplotlib or an unusable directory is found before minutes of work
         from lab.views.figures import pyplot
 
@@ -149,12 +164,16 @@ def experiment_command(args: argparse.Namespace) -> int:
             Path(args.figures).mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"--figures {args.figures}: cannot create the directory ({e.strerror or e})") from None
+    from core.train import resolve_device
+
     resolve_device(args.device)  # a missing CUDA device is a one-line error before anything runs
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     stop = threading.Event()
     # First Ctrl-C stops after the current training call; a second one aborts.
     previous = signal.signal(signal.SIGINT, lambda *_: (stop.set(), signal.signal(signal.SIGINT, previous)))
     started = time.perf_counter()
+    # Diverged networks make NaN means and numpy warnings; they are counted and reported instead.
+    warnings.simplefilter("ignore", RuntimeWarning)
     try:
         result = run_with_progress(args.name, params, args.device, stop, quiet=args.json)
     except experiments.Stopped:
@@ -164,7 +183,7 @@ def experiment_command(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     seconds = time.perf_counter() - started
     report, prov = build_report(args.name, args.quick, params, result, args.device, started_at, seconds)
-    session, store_error = (None, None) if args.no_save else record(args, result, prov, report)
+    session, store_error = (None, None) if store is None else record(store, args, result, prov, report)
     report["session"] = prov["session"] = session
     files = write_out(Path(args.out), args.name, result, prov, report) if args.out else []
     if args.figures:
@@ -178,7 +197,7 @@ def experiment_command(args: argparse.Namespace) -> int:
         show(result, report)
     if store_error:
         raise UserError(store_error)
-    return 0
+    return for_status(report["status"])
 
 
 def run_with_progress(name: str, params: dict, device: str, stop: threading.Event, quiet: bool):
@@ -198,15 +217,13 @@ def run_with_progress(name: str, params: dict, device: str, stop: threading.Even
         return experiments.run(name, params, device, stop=stop, progress=progress)
 
 
-def record(args, result, prov: dict, report: dict) -> tuple[str | None, str | None]:
-    """Record in the store of --store / $RELULAB_STORE; returns (session id, error). A store fault
+def record(store, args, result, prov: dict, report: dict) -> tuple[str | None, str | None]:
+    """Record in the store opened before the work; returns (session id, error). A store fault
     is reported after the results are shown, never instead of them."""
     from core.errors import UserError
-    from lab.cli.sessions import open_store
 
     try:
-        store = open_store(args.store)
-        name = args.session_name or f"experiment {args.name}" + (" --quick" if args.quick else "")
+        name = args.session_name or store.free_name(f"experiment {args.name}" + (" --quick" if args.quick else ""))
         return record_result(store, args.name, result, prov, report, args.device, name), None
     except (UserError, OSError) as e:
         return None, f"the experiment ran but was not recorded: {e}"

@@ -6,6 +6,27 @@ import argparse
 
 from core.config import Config, check_value, config_from_dict, config_to_dict, field_type, schema_fields
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its mistakes said in one line, as every other user error is (exit status 2)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("relulab").strip()
+        message = message.removeprefix("argument ")
+        self.exit(2, f"relulab: {command + ': ' if command else ''}{message} (--help shows the usage)\n")
+
+
+SET_HELP = ("override any config key, validated like the file: --set train.lr=0.1 model.hidden=8 "
+            "(relulab config defaults lists the keys)")
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    """`--set SECTION.KEY=VALUE ...` (repeatable); the items land in args.set."""
+    parser.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[], help=SET_HELP)
+
+
+def flag_given(args: argparse.Namespace, section: str, name: str) -> bool:
+    return getattr(args, f"{section}.{name}", None) is not None
+
 
 def _parse_bool(text: str) -> bool:
     if text.lower() in ("true", "yes", "1", "on"):

@@ -1,4 +1,5 @@
-"""`relulab sessions`: list, show, delete, export, import, csv, rename, tag and note recorded runs."""
+"""`relulab sessions`: list, show, config, delete, export, export-weights, import, csv, rename, tag and
+note recorded runs."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from sessions.info import STATUSES, SessionInfo
 STORE_HELP = "session store directory (default: $RELULAB_STORE, else the user data directory)"
 
 
-def add_store_argument(parser: argparse.ArgumentParser, nested: bool = False) -> None:
-    """Add `--store DIR`. `nested` for a sub-subcommand whose parent has it too: the parent's
-    value then survives when the option is not repeated after the sub-subcommand."""
+def add_store_argument(parser: argparse.ArgumentParser, nested: bool = True) -> None:
+    """Add `--store DIR`. `nested` (every command): `relulab --store DIR` itself has it too, and
+    its value then survives when the option is not repeated after the command."""
     parser.add_argument("--store", metavar="DIR", help=STORE_HELP, default=argparse.SUPPRESS if nested else None)
 
 
@@ -48,13 +49,26 @@ def add_parser(subparsers) -> None:
     q.add_argument("--tag", help="only sessions with this tag")
     q.add_argument("--status", choices=STATUSES, help="only sessions with this status")
     q.add_argument("--json", action="store_true", help="print a JSON array")
+    q.add_argument("--tsv", action="store_true",
+                   help="tab-separated, every column in full (the default when stdout is not a terminal)")
 
     q = action("show", cmd_show, "one session: summary, classification, hops")
     q.add_argument("id", metavar="ID", help="session id (any unique prefix) or name")
     q.add_argument("--json", action="store_true", help="print one JSON object")
 
-    q = action("delete", cmd_delete, "delete a session")
+    q = action("config", cmd_config, "print a session's config as TOML (relulab sessions config ID > again.toml)")
     q.add_argument("id", metavar="ID")
+
+    q = action("delete", cmd_delete, "delete a session (asks first; --yes does not)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("-y", "--yes", action="store_true", help="delete without asking (needed when not at a terminal)")
+
+    q = action("export-weights", cmd_export_weights,
+               "write a checkpoint's parameters as .npz (np.load(..., allow_pickle=False); usable as explicit weights)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--step", type=int, metavar="N",
+                   help="the newest checkpoint at or before step N (default: the last checkpoint)")
+    q.add_argument("-o", "--output", metavar="FILE", help="the .npz file (default: <id>_step<N>.npz)")
 
     q = action("export", cmd_export, "write a session into one file another machine can import")
     q.add_argument("id", metavar="ID")
@@ -70,7 +84,7 @@ def add_parser(subparsers) -> None:
 
     q = action("rename", cmd_rename, "give a session a name")
     q.add_argument("id", metavar="ID")
-    q.add_argument("name", metavar="NAME", help="new name ('' removes it)")
+    q.add_argument("name", metavar="NAME", help="new name, unique in the store and not only hex digits ('' removes it)")
 
     q = action("tag", cmd_tag, "add tags to a session (or remove them)")
     q.add_argument("id", metavar="ID")
@@ -116,32 +130,49 @@ STATUS_STYLE = {"running": "cyan", "completed": "green", "interrupted": "yellow"
 # -- commands -------------------------------------------------------------------------------------
 
 
+LIST_COLUMNS = ("id", "name", "status", "created", "steps", "loss", "test loss", "l-", "comp.", "tags", "config")
+NUMERIC = ("steps", "loss", "test loss", "l-", "comp.")
+
+
+def list_rows(infos: list[SessionInfo]) -> list[tuple[str, ...]]:
+    from core.snapshot import count_text
+
+    return [
+        (i.id, i.name or "", i.status, _time(i.created), _num(i.final.get("step")), _num(i.final.get("loss")),
+         _num(i.final.get("test_loss")), _num(i.pathological),
+         "" if i.components is None else count_text(i.components), ", ".join(i.tags), i.summary)
+        for i in infos
+    ]
+
+
 def cmd_list(args) -> int:
     infos = open_store(args.store).list(tag=args.tag, status=args.status)
     if args.json:
         _print_json([i.to_dict() for i in infos])
         return 0
+    rows = list_rows(infos)
+    if args.tsv or not sys.stdout.isatty():
+        # For pipes and files: every column, nothing cut; tabs and newlines inside a value become spaces.
+        for row in [LIST_COLUMNS] + rows:
+            sys.stdout.write("\t".join(" ".join(v.split()) for v in row) + "\n")
+        return 0
     from rich.table import Table
+    from rich.text import Text
 
     console = _console()
     if not infos:
         console.print("no sessions" + (" match" if args.tag or args.status else " yet"))
         return 0
-    numeric = ("steps", "loss", "test loss", "l-", "comp.")
-    columns = ("id", "name", "status", "created") + numeric + ("tags", "config")
-    rows = [
-        (i.id, i.name or "", i.status, _time(i.created), _num(i.final.get("step")), _num(i.final.get("loss")),
-         _num(i.final.get("test_loss")), _num(i.pathological), _num(i.components), ", ".join(i.tags), i.summary)
-        for i in infos
-    ]
     table = Table(box=None, header_style="bold")
-    for k, column in enumerate(columns):
+    for k, column in enumerate(LIST_COLUMNS):
         squeezable = column in ("name", "tags", "config")  # the rest keep their width in a narrow terminal
         width = max(len(column), *(len(r[k]) for r in rows))
-        table.add_column(column, justify="right" if column in numeric else "left", no_wrap=True,
+        table.add_column(column, justify="right" if column in NUMERIC else "left", no_wrap=True,
                          overflow="ellipsis", min_width=None if squeezable else width)
     for row in rows:
-        table.add_row(*row[:2], f"[{STATUS_STYLE.get(row[2], '')}]{row[2]}[/]", *row[3:])
+        cells = [Text(v) for v in row]  # user strings (names, tags) as plain text, never markup
+        cells[2].stylize(STATUS_STYLE.get(row[2], ""))
+        table.add_row(*cells)
     console.print(table)
     return 0
 
@@ -152,6 +183,9 @@ def cmd_show(args) -> int:
         _print_json(_json_safe(session.to_dict()))
         return 0
     from rich.table import Table
+    from rich.text import Text
+
+    from core.snapshot import count_text
 
     console = _console()
     i: SessionInfo = session.info
@@ -159,23 +193,26 @@ def cmd_show(args) -> int:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("id", i.id)
-    head.add_row("name", i.name or "")
-    head.add_row("status", f"[{STATUS_STYLE.get(i.status, '')}]{i.status}[/]" + (f"  ({i.error})" if i.error else ""))
-    head.add_row("kind", i.kind)
-    head.add_row("created", _time(i.created) + (f"   ended {_time(i.ended)}" if i.ended else ""))
-    head.add_row("config", i.summary)
-    head.add_row("machine", ", ".join(f"{k} {v}" for k, v in env.items() if k in ("host", "device", "torch", "python")))
-    head.add_row("snapshots", f"{i.snapshots}" + (f" (last step {i.final['step']})" if i.final.get("step") is not None else ""))
+    status = Text(i.status, style=STATUS_STYLE.get(i.status, "")) + Text(f"  ({i.error})" if i.error else "")
     final = i.final
-    head.add_row("final", "  ".join(f"{k} {_num(final.get(k))}" for k in ("loss", "test_loss", "accuracy", "test_accuracy")
-                                     if final.get(k) is not None))
-    head.add_row("tags", ", ".join(i.tags))
+    rows = [
+        ("id", i.id), ("name", i.name or ""), ("status", status), ("kind", i.kind),
+        ("created", _time(i.created) + (f"   ended {_time(i.ended)}" if i.ended else "")),
+        ("config", i.summary),
+        ("machine", ", ".join(f"{k} {v}" for k, v in env.items() if k in ("host", "device", "torch", "python"))),
+        ("snapshots", f"{i.snapshots}" + (f" (last step {final['step']})" if final.get("step") is not None else "")),
+        ("final", "  ".join(f"{k} {_num(final.get(k))}" for k in ("loss", "test_loss", "accuracy", "test_accuracy")
+                            if final.get(k) is not None)),
+        ("tags", ", ".join(i.tags)),
+    ]
+    for label, value in rows:  # values as plain text: names, tags and errors are the user's strings
+        head.add_row(label, value if isinstance(value, Text) else Text(str(value)))
     console.print(head)
     for title, c in (("initial", session.initial), ("final", session.final)):
         if c is not None:
-            console.print(f"[bold]{title} classification[/]: l- = {c.pathological} of {len(c.c)}, "
-                          f"{c.components} components ({c.effective_components} up to symmetry), signs {c.signs or '(none)'}")
+            console.print(Text(f"{title} classification", style="bold") + Text(
+                f": l- = {c.pathological} of {len(c.c)}, {count_text(c.components)} components "
+                f"({c.effective_components} up to symmetry), signs {c.signs or '(none)'}"))
     if session.hops:
         table = Table(title=f"component hops ({len(session.hops)})", box=None, header_style="bold")
         for column in ("step", "neuron", "c before", "c after", "sign"):
@@ -189,8 +226,16 @@ def cmd_show(args) -> int:
     results = session.result_names()
     if results:
         console.print("[bold]results[/]: " + ", ".join(results))
+    prov = env.get("provenance") or {}
+    if prov:
+        data = prov.get("data") or {}
+        where = data.get("path") or data.get("name") or ""
+        console.print(Text("provenance", style="bold") + Text(
+            f": relulab {prov.get('relulab', '?')}, git {prov.get('git_commit', 'unknown')}"
+            + (f"; data {where}" if where else "") + (f" sha256 {data['sha256'][:16]}" if data.get("sha256") else "")))
     if session.notes:
-        console.print("[bold]notes[/]\n" + session.notes, markup=False)
+        console.print(Text("notes", style="bold"))
+        console.print(Text(session.notes))
     return 0
 
 
@@ -206,9 +251,63 @@ def _json_safe(x):
 
 
 def cmd_delete(args) -> int:
-    session_id = open_store(args.store).delete(args.id)
+    store = open_store(args.store)
+    session_id = store.resolve(args.id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise StoreError(f"sessions delete {session_id}: not at a terminal to ask; add --yes to delete it")
+        info = next((i for i in store.list() if i.id == session_id), None)
+        what = f"{session_id}" + (f" ({info.name})" if info and info.name else "") + (
+            f", {info.status}, {info.summary}" if info else "")
+        answer = input(f"delete session {' '.join(what.split())}? This cannot be undone [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kept")
+            return 0
+    store.delete(session_id)
     print(f"deleted {session_id}")
     return 0
+
+
+def cmd_config(args) -> int:
+    from core.config import config_to_toml
+
+    session = open_store(args.store).load(args.id)
+    if session.config is None:
+        raise StoreError(f"session {session.id} has no config recorded (a {session.info.kind} session)")
+    sys.stdout.write(f"# the config of session {session.id}; relulab run this file to train it again\n")
+    sys.stdout.write(config_to_toml(session.config))
+    return 0
+
+
+def cmd_export_weights(args) -> int:
+    import numpy as np
+
+    session = open_store(args.store).load(args.id)
+    steps = session.checkpoint_steps()
+    if not steps:
+        raise StoreError(f"session {session.id} has no parameter checkpoints (a {session.info.kind} session "
+                         "records none; a run records one every checkpoint_every steps and at its end)")
+    if args.step is not None and args.step < steps[0]:
+        raise StoreError(f"--step {args.step}: the first checkpoint of session {session.id} is at step {steps[0]} "
+                         f"(checkpoints: {_steps_text(steps)})")
+    params = session.checkpoint(steps[-1] if args.step is None else args.step)
+    step = max(s for s in steps if args.step is None or s <= args.step)
+    path = Path(args.output or f"{session.id}_step{step}.npz")
+    if path.suffix != ".npz":
+        raise StoreError(f"-o {path}: the file name must end in .npz")
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in params.to_arrays().items()}
+    arrays["step"] = np.array(step, dtype=np.int64)
+    try:
+        with path.open("wb") as f:
+            np.savez(f, **arrays)
+    except OSError as e:
+        raise StoreError(f"{path}: cannot write: {e.strerror or e}") from None
+    print(f"{path}: parameters of session {session.id} at step {step} ({', '.join(sorted(arrays))})")
+    return 0
+
+
+def _steps_text(steps: list[int]) -> str:
+    return ", ".join(map(str, steps[:8])) + (f", ... {steps[-1]}" if len(steps) > 8 else "")
 
 
 def cmd_export(args) -> int:
@@ -231,6 +330,9 @@ def cmd_csv(args) -> int:
     if args.max_points is not None and args.max_points < 2:
         raise StoreError(f"--max-points {args.max_points}: must be at least 2")
     session = open_store(args.store).load(args.id)
+    if session.info.kind != "run":
+        raise StoreError(f"session {session.id} is an {session.info.kind} session: it has no training series to "
+                         f"write as CSV; its results are in 'relulab sessions show {session.id} --json'")
     for path in write_csv(session, Path(args.output), args.max_points):
         print(path)
     return 0

@@ -122,12 +122,21 @@ def show(result, report: dict) -> None:
         show_grid(console, result, report["summary"])
     elif isinstance(result, ProbabilityResult):
         show_probability(console, result, report["summary"])
+    d = report.get("diverged") or {}
+    if d.get("networks"):
+        console.print(f"[bold red]diverged[/]: {d['networks']} of {d['of']} networks' loss stopped being finite; "
+                      "the means leave them out (n/a or nan where no network is left)")
     tail = f"{report['seconds']:.1f} s"
     if report.get("session"):
         tail += f"; recorded as session {report['session']}"
     if report.get("files"):
         tail += "; wrote " + ", ".join(report["files"])
     console.print(f"[dim]{tail}[/]")
+
+
+def _fmt(x, spec: str) -> str:
+    """A summary number; null (every network of the cell diverged) as n/a."""
+    return "n/a" if x is None else format(x, spec)
 
 
 def ansi(text: str):
@@ -202,8 +211,9 @@ def show_grid(console, grid, summary: dict, title: str = "test loss (BCE)", lo=N
                   f"{m['sign_flips'][i, lp]:.2f}")
     console.print(t)
     f = summary["test"]
-    line = (f"at l = {f['largest_width']}: test loss {f['loss_by_l_plus'][0]:.3f} (l_+ = 0) -> "
-            f"{f['loss_by_l_plus'][-1]:.3f} (l_+ = l), largest rise between neighbours {f['largest_rise']:.4f}")
+    line = (f"at l = {f['largest_width']}: test loss {_fmt(f['loss_by_l_plus'][0], '.3f')} (l_+ = 0) -> "
+            f"{_fmt(f['loss_by_l_plus'][-1], '.3f')} (l_+ = l), largest rise between neighbours "
+            f"{_fmt(f['largest_rise'], '.4f')}")
     if f["rank_correlation"] is not None:
         line += f", rank correlation with l_+ {f['rank_correlation']:+.2f}"
     number, fraction = f["spread_at_equal_number"], f["spread_at_equal_fraction"]

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from core.snapshot import count_text
 from lab.frame import RunFrame
 from lab.widgets.neuron_table import NeuronTable
 
@@ -22,7 +23,8 @@ def table_rows(frame: RunFrame) -> list[int]:
 
 
 def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
+    """`1 component`, `4 components`, `2^33 components` (count_text shortens huge counts)."""
+    return f"{count_text(count)} {noun}" + ("" if count == 1 else "s")
 
 
 def summary_text(frame: RunFrame) -> Text:
@@ -32,7 +34,8 @@ def summary_text(frame: RunFrame) -> Text:
         text.append("classification pending…", style="dim")
         return text
     text.append(f"{k.pathological} pathological", style="bold")
-    text.append(f" · {plural(k.components, 'component')} · {k.effective_components} effective\n")
+    text.append(f" · {plural(k.components, 'component')} · {k.effective_components} effective
+")
     text.append(f"signs '{k.signs}'" if k.signs else "signs —")
     p = frame.probability
     text.append(" · P(path. at init) " + (p.describe() if p is not None else "…"))

@@ -76,13 +76,15 @@ class InitPreview(Static):
 
 
 def render_report(report: dict) -> Text:
+    from core.snapshot import count_text
+
     a, p, s = report["architecture"], report["probability"], report["sample"]
     text = Text()
     text.append(f"d = {a['inputs']} input(s){' + bias' if a['bias'] else ''} → d_eff = {a['d_eff']}, "
                 f"{a['hidden']} hidden, {a['outputs']} output(s)\n")
     text.append("at init: ")
     text.append(f"{s['pathological']} pathological", style="bold")
-    text.append(f" · {s['components']} components · {s['effective_components']} effective")
+    text.append(f" · {count_text(2 ** s['components_log2'])} components · {s['effective_components']} effective")
     text.append(f" · signs '{s['signs']}'\n" if s["signs"] else "\n")
     if p["pathological"] is not None:
         text.append(f"P(neuron pathological) = {p['pathological']:.4f} (closed form)\n")

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from core.snapshot import count_text
 from lab.widgets.status_line import REDACTED, STATE_STYLE
 
 MARK = "✓"
@@ -94,8 +95,8 @@ class SessionsTable(DataTable):
                 Text(MARK if info.id in self.marked else ""), Text(REDACTED if self.redact else info.id),
                 Text(info.name or ""), Text(info.status, style=STATE_STYLE.get(info.status, "")),
                 Text(_loss(info)), Text("—" if info.pathological is None else str(info.pathological)),
-                Text("—" if info.components is None else str(info.components)), Text(created), Text(info.summary),
-                Text(", ".join(info.tags)), key=info.id,
+                Text("—" if info.components is None else count_text(info.components)), Text(created),
+                Text(info.summary), Text(", ".join(info.tags)), key=info.id,
             )
         edge = self._edge_row()
         if edge is not None:
