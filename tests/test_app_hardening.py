@@ -11,7 +11,6 @@ from lab.screens.experiment_screen import ExperimentScreen
 from lab.screens.help_screen import HelpScreen
 from lab.screens.live_screen import LiveScreen
 from lab.screens.replay_screen import ReplayScreen
-from lab.screens.sessions_screen import SessionsScreen
 from lab.screens.setup_screen import SetupScreen
 from lab.widgets.sessions_table import SessionsTable
 from test_app_pilot import NARROW, ROOT, WIDE, field, run_async, type_into, wait_until
@@ -416,8 +415,8 @@ async def test_field_help_wraps_and_names_text_fields():
         line = app.screen.query_one("#field-help")
         await wait_until(pilot, lambda: "[data] path" in line.render().plain, what="the path's help")
         assert "a number" not in line.render().plain
-        assert "text" in line.render().plain
-        assert field(app, "data", "target").help.endswith("text (or omitted)")
+        assert "a string" in line.render().plain
+        assert field(app, "data", "target").help.endswith("a string (or omitted)")
         # A hint longer than the screen wraps instead of being cut.
         app.screen.query_one("#edit-train-lr").focus()
         await wait_until(pilot, lambda: "[train] lr" in line.render().plain, what="the lr help")

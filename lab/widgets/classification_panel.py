@@ -34,8 +34,7 @@ def summary_text(frame: RunFrame) -> Text:
         text.append("classification pending…", style="dim")
         return text
     text.append(f"{k.pathological} pathological", style="bold")
-    text.append(f" · {plural(k.components, 'component')} · {k.effective_components} effective
-")
+    text.append(f" · {plural(k.components, 'component')} · {k.effective_components} effective\n")
     text.append(f"signs '{k.signs}'" if k.signs else "signs —")
     p = frame.probability
     text.append(" · P(path. at init) " + (p.describe() if p is not None else "…"))

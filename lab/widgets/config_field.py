@@ -25,15 +25,8 @@ BLANK_LABEL = "(none)"
 
 def field_help(section: str, f: dataclasses.Field) -> str:
     """`help — allowed values`, from the schema (what the CLI's --help and errors say too)."""
-    return f"[{section}] {f.name}: {f.metadata['help']} — {allowed_words(section, f)}"
+    return f"[{section}] {f.name}: {f.metadata['help']} — {allowed_text(section, f)}"
 
-
-def allowed_words(section: str, f: dataclasses.Field) -> str:
-    """What the field takes; free text (a path, a column name) reads "text", not "a number"."""
-    base, optional = field_type(section, f.name)
-    if base is str and not f.metadata.get("choices") and not f.metadata.get("allowed"):
-        return "text" + (" (or omitted)" if optional else "")
-    return allowed_text(section, f)
 
 
 class ConfigField(Vertical):
