@@ -384,8 +384,8 @@ async def test_axis_ticks_are_short_and_a_log_axis_never_reads_zero():
     ticks, labels = log_ticks(-11.2, -0.74)  # a loss from 0.18 down to 6e-12
     assert labels[-1] == "0.01" and "1e-11" in labels and "0" not in labels
 
-    # A loss that falls to ~1e-11 (signs ++ fit |x|) on the default log axis, at 100x30.
-    config = replace(load_config(ROOT / "examples/abs_obstructed.toml"), "init", signs="++")
+    # A loss that falls towards 0 (output signs ++ fit |x|) on the default log axis, at 100x30.
+    config = replace(load_config(ROOT / "examples/abs_obstructed.toml"), "init", output_weight=[[1.0, 1.0]])
     app = RelulabApp(replace(config, "train", steps=3000), prewarm=False)
     async with app.run_test(size=WIDE) as pilot:
         await finish_run(pilot, app)
