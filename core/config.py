@@ -70,10 +70,11 @@ class InitConfig:
     scale: float = spec(1.0, "multiplies every drawn initial weight (not explicit arrays)", above=0.0, maximum=MAX_WEIGHT)
     std: float = spec(1.0, "standard deviation of the 'normal' scheme", above=0.0, maximum=MAX_WEIGHT)
     seed: int = spec(0, "random seed of the initialisation", minimum=0)
-    hidden_bias: str = spec("zeros", "initial hidden bias", choices=("zeros", "scheme"))
+    hidden_bias: str = spec("auto", "initial hidden bias: scheme draws it like a weight entry, auto = scheme for torch_default (nn.Linear's own), zeros otherwise", choices=("auto", "zeros", "scheme"))
     pathological: int | None = spec(None, "prescribe exactly k neurons with c_k < 0", minimum=0)
     signs: str | None = spec(None, "output signs of the prescribed pathological neurons, e.g. '+-' (alone, it prescribes len(signs) pathological neurons)", pattern=r"[+-]+", allowed="a string of + and - signs")
     rebalance: bool = spec(False, "rescale every neuron to c_k >= 0 at init, explicit weights too (function unchanged)")
+    rebalance_ratio: float | None = spec(None, "||W_k|| / ||v_k|| of a rebalanced pathological neuron (empty: swap the two norms)", minimum=1.0)
     hidden_weight: list | None = spec(None, "explicit hidden weights (hidden x inputs)")
     hidden_bias_values: list | None = spec(None, "explicit hidden biases (hidden)")
     output_weight: list | None = spec(None, "explicit output weights (outputs x hidden)")
@@ -252,6 +253,8 @@ def check_consistency(config: Config, source: str = "config") -> None:
             raise _fail(source, "[init] signs", i.signs, "omitted when [model] outputs > 1 (a sign needs a scalar output)")
     if i.rebalance and (i.pathological or i.signs):
         raise ConfigError(f"{source}: [init] rebalance = true: cannot be combined with a prescribed pathological count")
+    if i.rebalance_ratio is not None and not i.rebalance:
+        raise _fail(source, "[init] rebalance_ratio", i.rebalance_ratio, "empty unless [init] rebalance = true")
     if i.hidden_weight is not None:
         _check_shape(source, "[init] hidden_weight", i.hidden_weight, (m.hidden, m.inputs))
     if i.hidden_bias_values is not None:

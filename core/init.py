@@ -37,6 +37,13 @@ def scheme_spread(scheme: str, fan_in: int, fan_out: int, std: float = 1.0) -> t
     raise ValueError(f"unknown scheme {scheme!r}")
 
 
+def resolved_hidden_bias(scheme: str, hidden_bias: str) -> str:
+    """"zeros" or "scheme": auto is nn.Linear's own for torch_default (a drawn bias), zeros otherwise."""
+    if hidden_bias == "auto":
+        return "scheme" if scheme == "torch_default" else "zeros"
+    return hidden_bias
+
+
 def _draw(rng: np.random.Generator, spread: tuple[str, float], shape: tuple) -> np.ndarray:
     kind, s = spread
     if kind == "normal":
@@ -53,7 +60,7 @@ def draw_batch(
     hidden: int,
     outputs: int = 1,
     bias: bool = True,
-    hidden_bias: str = "zeros",
+    hidden_bias: str = "auto",
     output_bias: bool = False,
     scale: float = 1.0,
     std: float = 1.0,
@@ -65,7 +72,8 @@ def draw_batch(
     if bias:
         # "scheme" bias: torch_default draws it like nn.Linear does; the other schemes give it the
         # distribution of the neuron's own weight entries (torch.nn.init has none for a vector).
-        out["hidden_bias"] = _draw(rng, w_spread, (n, hidden)) * scale if hidden_bias == "scheme" else np.zeros((n, hidden))
+        drawn = resolved_hidden_bias(scheme, hidden_bias) == "scheme"
+        out["hidden_bias"] = _draw(rng, w_spread, (n, hidden)) * scale if drawn else np.zeros((n, hidden))
     out["output_weight"] = _draw(rng, v_spread, (n, outputs, hidden)) * scale
     if output_bias:
         out["output_bias"] = (
@@ -104,7 +112,7 @@ def initial_params(config: Config, inputs: int, seed: int | None = None) -> Para
     if i.pathological is not None or i.signs is not None:
         params = prescribe(params, i.pathological if i.pathological is not None else len(i.signs), i.signs)
     if i.rebalance:
-        params = rebalance(params)
+        params = rebalance(params, i.rebalance_ratio)
     return params
 
 
@@ -143,9 +151,24 @@ def prescribe(params: Params, pathological: int, signs: str | None = None) -> Pa
     return _with_incoming(params, W, v)
 
 
-def rebalance(params: Params) -> Params:
-    """Move every pathological neuron to c_k > 0 by a function-preserving rescaling."""
-    W, v = params.incoming, np.asarray(params.output_weight, np.float64)
+def rebalance(params: Params, ratio: float | None = None) -> Params:
+    """Move every pathological neuron to c_k >= 0 by a function-preserving rescaling.
+
+    ratio None swaps the norms (c_k -> -c_k); a ratio r >= 1 rescales to ||W_k|| / ||v_k|| = r,
+    so c_k = ||W_k|| ||v_k|| (r - 1/r) >= 0 (r = 1: balanced). A pathological neuron with W_k = 0
+    computes nothing: v_k = 0 keeps the function and puts it at c_k = 0.
+    """
+    if ratio is not None and not ratio >= 1:
+        raise ValueError(f"rebalance ratio {ratio}: must be >= 1 (below 1 a neuron stays pathological)")
+    W, v = params.incoming, np.asarray(params.output_weight, np.float64).copy()
     c = np.sum(W**2, axis=1) - np.sum(v**2, axis=0)
-    W, v = swap_norms(W, v, c < 0)
+    w_norm, v_norm = np.linalg.norm(W, axis=1), np.linalg.norm(v, axis=0)
+    dead = (c < 0) & (w_norm == 0)
+    v[:, dead] = 0.0
+    mask = (c < 0) & ~dead
+    if ratio is None:
+        W, v = swap_norms(W, v, mask)
+    else:
+        a = np.sqrt(np.where(mask, ratio * v_norm / np.where(mask, w_norm, 1.0), 1.0))
+        W, v = W * a[:, None], v / a[None, :]
     return _with_incoming(params, W, v)

@@ -10,7 +10,8 @@ import numpy as np
 # stats.f.sf would cost `relulab check` 0.7 s of its one-second budget.
 from scipy import special
 
-from core.init import NORMAL_SCHEMES, draw_batch, scheme_spread
+from core.invariants import EVEN_ACTIVATIONS, ODD_ACTIVATIONS
+from core.init import NORMAL_SCHEMES, draw_batch, resolved_hidden_bias, scheme_spread
 
 
 @dataclass
@@ -23,7 +24,8 @@ class Obstruction:
     split: float  # probability that a neuron's quadric has two pieces (p when e = 1, d_eff >= 2)
     disconnected: float  # P(H(c) has more than one component) = 1 - (1 - split)^l
     all_pathological: float  # p^l
-    expected_effective_components: float  # E[(l_- + 1)] (times the free-side factor when d_eff = 1)
+    # E[(l_- + 1)] (times the free-side factor when d_eff = 1), under the activation's sign symmetry
+    expected_effective_components: float
     samples: int  # networks sampled
     source: str  # "closed form" or "monte carlo": where the derived figures come from
 
@@ -32,16 +34,21 @@ class Obstruction:
 
 
 def closed_form(scheme: str, inputs: int, hidden: int, outputs: int = 1, *, random_bias: bool = False) -> float | None:
-    """p = P(F(e, d) > d s_w^2 / (e s_v^2)) for normal schemes with zero hidden bias, else None."""
-    if scheme not in NORMAL_SCHEMES or random_bias:
+    """p = P(F(e, k) > k s_w^2 / (e s_v^2)) for normal schemes, else None.
+
+    ||W_k||^2 = s_w^2 chi2_k and ||v_k||^2 = s_v^2 chi2_e are independent; k = d with a zero
+    hidden bias, k = d + 1 when the bias is drawn like a weight entry (hidden_bias = "scheme").
+    """
+    if scheme not in NORMAL_SCHEMES:
         return None
     _, s_w = scheme_spread(scheme, inputs, hidden)
     _, s_v = scheme_spread(scheme, hidden, outputs)
-    return float(special.fdtrc(outputs, inputs, inputs * s_w**2 / (outputs * s_v**2)))
+    k = inputs + 1 if random_bias else inputs
+    return float(special.fdtrc(outputs, k, k * s_w**2 / (outputs * s_v**2)))
 
 
 def monte_carlo(
-    scheme: str, inputs: int, hidden: int, outputs: int = 1, *, bias: bool = True, hidden_bias: str = "zeros",
+    scheme: str, inputs: int, hidden: int, outputs: int = 1, *, bias: bool = True, hidden_bias: str = "auto",
     samples: int = 10_000, seed: int = 0, chunk: int = 1 << 22,
 ) -> tuple[float, float, float, float]:
     """Sample `samples` whole networks: (p, stderr of p, fraction of split neurons, its stderr)."""
@@ -67,15 +74,15 @@ def monte_carlo(
 
 
 def obstruction(
-    scheme: str, inputs: int, hidden: int, outputs: int = 1, *, bias: bool = True, hidden_bias: str = "zeros",
-    samples: int = 10_000, seed: int = 0,
+    scheme: str, inputs: int, hidden: int, outputs: int = 1, *, bias: bool = True, hidden_bias: str = "auto",
+    samples: int = 10_000, seed: int = 0, activation: str = "relu",
 ) -> Obstruction:
     """Closed form where docs/science.md gives one, Monte Carlo always, and the derived network figures.
 
     Neurons are independent at initialisation, so l_- ~ Binomial(l, p) and the network figures
     follow from p (closed form when available, otherwise the Monte Carlo estimate).
     """
-    random_bias = bias and hidden_bias == "scheme"
+    random_bias = bias and resolved_hidden_bias(scheme, hidden_bias) == "scheme"
     exact = closed_form(scheme, inputs, hidden, outputs, random_bias=random_bias)
     p_mc, p_se, q_mc, _ = monte_carlo(
         scheme, inputs, hidden, outputs, bias=bias, hidden_bias=hidden_bias, samples=samples, seed=seed
@@ -91,6 +98,10 @@ def obstruction(
     if d_eff == 1:
         # (l_- + 1)(l_+ + 1) with l_+ = l - l_-: E = 1 + l + l(l-1) p (1-p)
         expected_effective = 1 + hidden + hidden * (hidden - 1) * p * (1 - p) if outputs == 1 else 1 + hidden * (1 - p)
+    if activation in ODD_ACTIVATIONS:
+        expected_effective = 1.0  # (W_k, v_k) -> (-W_k, -v_k) joins every split neuron's pieces
+    elif activation in EVEN_ACTIVATIONS:
+        expected_effective = 1 + hidden * p if outputs == 1 else 1.0  # W_k -> -W_k joins a free neuron's
     return Obstruction(
         pathological=exact,
         pathological_mc=p_mc,

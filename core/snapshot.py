@@ -63,10 +63,19 @@ class Classification:
     c: np.ndarray  # (hidden,) conserved quantities c_k = ||W_k||^2 - ||v_k||^2
     status: list[str]  # per neuron: "pathological" (c<0), "balanced" (c~0) or "free" (c>0)
     v_sign: np.ndarray  # (hidden,) sign of v_k (of its first entry when outputs >= 2)
-    signs: str  # the component's sign vector over pathological neurons, e.g. "+-"
+    # The component's name: signs of v_k over the split pathological neurons (one output), then,
+    # when d_eff = 1 and a free neuron is split, "/" and the signs of w_k over those: "+-", "+-/+".
+    signs: str
     pathological: int  # l_-
     components: int  # exact number of connected components of H(c)
-    effective_components: int  # components up to neuron permutation and rescaling
+    # Components up to neuron permutation, rescaling and the activation's sign symmetry.
+    effective_components: int
+    # Per neuron: sign of the coordinate that decides its piece (v_k pathological, w_k free with
+    # d_eff = 1), 0 where its quadric is one piece (or the sign is unknown).
+    split_sign: np.ndarray | None = None
+    # True when the activation's symmetry makes some split neuron's pieces compute the same
+    # functions: those components are cut off topologically, not functionally.
+    topological_only: bool = False
 
     @property
     def components_log2(self) -> int:
@@ -83,6 +92,8 @@ class Classification:
             "components": exact_count(self.components),
             "components_log2": self.components_log2,
             "effective_components": int(self.effective_components),
+            "split_sign": None if self.split_sign is None else [int(x) for x in self.split_sign],
+            "topological_only": bool(self.topological_only),
         }
 
     @classmethod
@@ -95,12 +106,18 @@ class Classification:
             pathological=int(d["pathological"]),
             components=int(d["components"]) if d.get("components") is not None else 2 ** int(d["components_log2"]),
             effective_components=int(d["effective_components"]),
+            split_sign=None if d.get("split_sign") is None else np.asarray(d["split_sign"], dtype=np.int8),
+            topological_only=bool(d.get("topological_only", False)),
         )
 
 
 @dataclass
 class Hop:
-    """A pathological neuron whose v_k changed sign between two snapshots: a component hop."""
+    """A split neuron whose deciding coordinate changed sign between two snapshots: a component hop.
+
+    The coordinate is v_k for a pathological neuron (c_before < 0) and w_k for a free one
+    (c_before > 0, d_eff = 1); sign_before and sign_after are its signs.
+    """
 
     step: int
     neuron: int
@@ -126,7 +143,7 @@ class Snapshot:
     w_norm: np.ndarray  # (hidden,) ||W_k||
     v: np.ndarray  # (hidden,) v_k for one output; sign(v_k[0]) * ||v_k|| for several
     v_sign: np.ndarray  # (hidden,) int8
-    signs: str  # sign vector over the currently pathological neurons
+    signs: str  # the current component's name (Classification.signs)
     max_drift: float  # max_k |c_k(t) - c_k(0)| over the run so far
     elapsed: float  # seconds since the run started
     hops: list[Hop] = field(default_factory=list)  # hops detected since the previous snapshot

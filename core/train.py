@@ -23,7 +23,7 @@ import torch
 from core.config import Config, ConfigError
 from core.data import Dataset, load_dataset
 from core.init import initial_params
-from core.invariants import BALANCED_RTOL, classify, rebalance_factors
+from core.invariants import classify, component_names, deciding_signs, hops_between, rebalance_factors, status_codes
 from core.model import Weights, backward, design, forward, loss_value, output_grad
 from core.snapshot import Classification, Hop, Params, Snapshot, SnapshotBatch
 
@@ -199,8 +199,17 @@ class Sweep:
             self.project()
 
     def project(self) -> None:
-        """Rescale every neuron back onto its initial quadric c_k = c_k(0); the function is unchanged."""
-        a = rebalance_factors(self.w.incoming_sq(), self.w.outgoing_sq(), self.c0)
+        """Rescale every neuron onto its quadric c_k = c_k(0) (1 - lr lambda)^(2t); the function is unchanged.
+
+        Weight decay multiplies W_k and v_k by 1 - lr lambda each step, so it multiplies c_k by
+        (1 - lr lambda)^2 exactly; the projection removes only the gradient step's O(lr^2) drift.
+        Without weight decay the target is c_k(0).
+        """
+        t = self.config.train
+        target = self.c0
+        if t.weight_decay:
+            target = self.c0 * (1.0 - t.lr * t.weight_decay) ** (2 * self.steps_done)
+        a = rebalance_factors(self.w.incoming_sq(), self.w.outgoing_sq(), target)
         self.w.W.mul_(a[:, :, None])
         self.w.V.div_(a[:, None, :])
 
@@ -265,7 +274,10 @@ def sweep(
     steps, every = config.train.steps, log_every or config.train.log_every
     c_init = s.c0.cpu().numpy().astype(np.float64)
     sign_init = np.sign(s.w.V[:, 0, :].cpu().numpy()).astype(np.int8)
+    w_sign_init = np.sign(s.w.W[:, :, 0].cpu().numpy()).astype(np.int8)
+    scale_init = (s.w.incoming_sq() + s.w.outgoing_sq()).cpu().numpy().astype(np.float64)
     prev_c, prev_sign = c_init, sign_init
+    prev_codes, prev_w_sign = status_codes(c_init, scale_init), w_sign_init
     hops = np.zeros(s.networks, dtype=np.int64)
     drift = np.zeros(s.networks)
     diverged = torch.zeros(s.networks, dtype=torch.bool, device=device)
@@ -281,15 +293,17 @@ def sweep(
                 curve_steps.append(t)
                 c = s.w.conserved().cpu().numpy().astype(np.float64)
                 sign = np.sign(s.w.V[:, 0, :].cpu().numpy()).astype(np.int8)
+                w_sign = np.sign(s.w.W[:, :, 0].cpu().numpy()).astype(np.int8)
                 drift = np.maximum(drift, np.nan_to_num(np.abs(c - c_init), nan=np.inf).max(1))
-                if outputs == 1:
-                    hops += ((prev_c < 0) & (sign != prev_sign) & (sign != 0)).sum(1)
-                prev_c, prev_sign = c, sign
+                hops += hops_between(prev_codes, prev_sign, prev_w_sign, sign, w_sign, d_eff, outputs)[0].sum(1)
+                scale = (s.w.incoming_sq() + s.w.outgoing_sq()).cpu().numpy().astype(np.float64)
+                prev_c, prev_sign, prev_w_sign, prev_codes = c, sign, w_sign, status_codes(c, scale)
             if t == steps or (stop is not None and stop.is_set()):
                 break
             s.step()
     ev = s.evaluate()
-    counts = [classify(c_init[i], sign_init[i], d_eff, outputs) for i in range(s.networks)]
+    counts = [classify(c_init[i], sign_init[i], d_eff, outputs, scale_init[i], w_sign=w_sign_init[i],
+                       activation=config.model.activation) for i in range(s.networks)]
 
     def np_or_none(key):
         return ev[key].cpu().numpy() if key in ev else None
@@ -348,43 +362,44 @@ class Trainer:
         w2 = w.incoming_sq()[0].cpu().numpy().astype(np.float64)
         v2 = w.outgoing_sq()[0].cpu().numpy().astype(np.float64)
         sign = np.sign(w.V[0, 0].cpu().numpy()).astype(np.int8)
-        return classify(w2 - v2, sign, self.d_eff, self.config.model.outputs, w2 + v2)
+        w_sign = np.sign(w.W[0, :, 0].cpu().numpy()).astype(np.int8)
+        return classify(w2 - v2, sign, self.d_eff, self.config.model.outputs, w2 + v2, w_sign=w_sign,
+                        activation=self.config.model.activation)
 
     def _batch(self, pending: list[tuple[int, Weights, bool]], started: float) -> SnapshotBatch:
         """Evaluate the weight copies taken at snapshot steps, all at once, into a SnapshotBatch."""
         keys, values = self._measure([p[1] for p in pending])
         l = self.sweep.w.W.shape[1]
-        w2, v2, v0 = values[:, :l], values[:, l:2 * l], values[:, 2 * l:3 * l]
-        scalars = {k: values[:, 3 * l + i] for i, k in enumerate(keys)}
+        w2, v2, v0, w0 = values[:, :l], values[:, l:2 * l], values[:, 2 * l:3 * l], values[:, 3 * l:4 * l]
+        scalars = {k: values[:, 4 * l + i] for i, k in enumerate(keys)}
         c = w2 - v2
         v_sign = np.sign(np.nan_to_num(v0)).astype(np.int8)
+        w_sign = np.sign(np.nan_to_num(w0)).astype(np.int8)
         v = v0 if self.config.model.outputs == 1 else np.where(v_sign < 0, -1.0, 1.0) * np.sqrt(v2)
-        pathological = c < -BALANCED_RTOL * (w2 + v2)
+        codes = status_codes(c, w2 + v2)
         drift = np.maximum.accumulate(np.maximum(np.abs(c - self._c0).max(axis=1, initial=0.0), self._max_drift))
         self._max_drift = float(drift[-1])
-        plus = np.where(v_sign >= 0, ord("+"), ord("-")).astype(np.uint8)  # sign characters as bytes
-        prev_c, prev_sign = self._prev if self._prev is not None else (c[0], v_sign[0])
-        before_c = np.vstack([prev_c[None], c[:-1]])
-        before_sign = np.vstack([prev_sign[None], v_sign[:-1]])
-        flipped = (before_c < 0) & (v_sign != before_sign) & (v_sign != 0)
-        if self.config.model.outputs != 1:
-            flipped[:] = False
-        self._prev = (c[-1], v_sign[-1])
+        outputs = self.config.model.outputs
+        split, deciding = deciding_signs(codes, v_sign, w_sign, self.d_eff, outputs)
+        prev = self._prev if self._prev is not None else (c[0], codes[0], v_sign[0], w_sign[0])
+        before_c, before_codes, before_v, before_w = (np.vstack([p[None], now[:-1]]) for p, now in zip(prev, (c, codes, v_sign, w_sign)))
+        hopped, sign_before, sign_after = hops_between(before_codes, before_v, before_w, v_sign, w_sign, self.d_eff, outputs)
+        self._prev = (c[-1], codes[-1], v_sign[-1], w_sign[-1])
         steps = np.array([p[0] for p in pending], dtype=np.int64)
-        hops = [Hop(int(steps[i]), int(k), float(before_c[i, k]), float(c[i, k]), int(before_sign[i, k]),
-                    int(v_sign[i, k])) for i, k in zip(*np.nonzero(flipped))]
+        hops = [Hop(int(steps[i]), int(k), float(before_c[i, k]), float(c[i, k]), int(sign_before[i, k]),
+                    int(sign_after[i, k])) for i, k in zip(*np.nonzero(hopped))]
         self.hops.extend(hops)
         return SnapshotBatch(
             step=steps, loss=scalars["train_loss"], test_loss=scalars.get("test_loss"),
             accuracy=scalars.get("train_accuracy"), test_accuracy=scalars.get("test_accuracy"),
             c=c, w_norm=np.sqrt(w2), v=v, v_sign=v_sign,
-            signs=[plus[i][pathological[i]].tobytes().decode() for i in range(len(pending))],
+            signs=component_names(codes, split, deciding),
             max_drift=drift, elapsed=np.full(len(pending), time.perf_counter() - started), hops=hops,
             params={step: unstack(copy, 0, self.config.model.bias) for step, copy, with_params in pending if with_params},
         )
 
     def _measure(self, copies: list[Weights]) -> tuple[list[str], np.ndarray]:
-        """Per-neuron norms, first output weights and losses of each weight copy: (keys, rows).
+        """Per-neuron norms, first output and first incoming weights and losses of each weight copy: (keys, rows).
 
         The copies are measured EVAL_CHUNK at a time, the last chunk padded with repeats of its
         last copy, so every snapshot goes through tensors of the same shape however the batches
@@ -400,7 +415,8 @@ class Trainer:
                         None if group[0].o is None else torch.cat([c.o for c in group]))
             ev = self.sweep.evaluate(w)
             keys = sorted(ev)
-            parts.append(torch.cat([w.incoming_sq(), w.outgoing_sq(), w.V[:, 0, :]] + [ev[k][:, None] for k in keys], dim=1))
+            parts.append(torch.cat([w.incoming_sq(), w.outgoing_sq(), w.V[:, 0, :], w.W[:, :, 0]]
+                                   + [ev[k][:, None] for k in keys], dim=1))
         # One transfer for the whole batch.
         return keys, torch.cat(parts)[:len(copies)].cpu().numpy().astype(np.float64)
 

@@ -134,14 +134,16 @@ def jsonable(obj):
 
 def headline_tables(result) -> dict:
     """The rows that --json prints besides the summary: per-cell tables, small enough for stdout."""
-    from core.experiments import GridResult, MitigationResult, ToyResult
+    from core.experiments import GridResult, LevelSetsResult, MitigationResult, ToyResult
 
     if isinstance(result, ToyResult):
         return {"runs": result.summary()}
+    if isinstance(result, LevelSetsResult):
+        return {"cells": result.cells()}
     if isinstance(result, GridResult):
         return {"cells": result.cells()}
     if isinstance(result, MitigationResult):
-        return {"cells": result.prescribed.cells() + result.rebalanced.cells()}
+        return {"cells": [row for _, g in result.variants() for row in g.cells()]}
     return {"grid": {"schemes": result.schemes, "inputs": result.inputs, "hidden": result.hidden,
                      **{k: getattr(result, k) for k in ("pathological", "pathological_mc", "disconnected",
                                                         "disconnected_mc", "all_pathological", "all_pathological_mc",
@@ -215,7 +217,7 @@ def write_out(out: Path, name: str, result, prov: dict, report: dict) -> list[Pa
             for t, step in enumerate(result.steps):
                 row = {"step": int(step)}
                 for i, label in enumerate(result.labels):
-                    key = ("obstructed", "free", "control")[i] if i < 3 else f"run{i}"
+                    key = ("obstructed", "free", "control", "constant_start")[i] if i < 4 else f"run{i}"
                     row[f"{key}_loss"] = float(result.loss[t, i])
                     for k in range(result.v.shape[2]):
                         row[f"{key}_w{k}"] = float(result.w_norm[t, i, k])
@@ -223,7 +225,7 @@ def write_out(out: Path, name: str, result, prov: dict, report: dict) -> list[Pa
                 rows.append(row)
             files.append(write_csv(out / f"{stem}_curves.csv", rows))
         elif isinstance(result, (GridResult, MitigationResult)):
-            grids = [result] if isinstance(result, GridResult) else [result.prescribed, result.rebalanced]
+            grids = [result] if isinstance(result, GridResult) else [g for _, g in result.variants()]
             files.append(write_csv(out / f"{stem}.csv", [row for g in grids for row in g.cells()]))
             files.append(write_csv(out / f"{stem}_runs.csv", [row for g in grids for row in g.runs()]))
         else:

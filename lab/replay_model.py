@@ -147,12 +147,16 @@ def recorded_experiment(session) -> tuple[str, object, dict] | None:
                                  w_norm=arrays["w_norm"], v=arrays["v"], c=arrays["c"],
                                  final_loss=np.array([r["final_loss"] for r in runs]), summary=lambda: runs)
     elif name == "mitigation":
+        ratios = sorted({float(n[5:].split("_")[0]) for n in arrays if n.startswith("ratio") and n.endswith("_widths")})
         result = SimpleNamespace(prescribed=RecordedGrid(arrays, "prescribed_"),
                                  rebalanced=RecordedGrid(arrays, "rebalanced_"),
+                                 by_ratio={r: RecordedGrid(arrays, f"ratio{r:g}_") for r in ratios},
                                  check=SimpleNamespace(**summary["check"]))
     elif name == "probability":
         schemes = list(summary.get("monotone_in_d") or ("xavier_normal", "kaiming_normal"))  # in recorded order
         result = SimpleNamespace(schemes=schemes, samples=summary.get("samples"), **arrays)
-    else:
+    elif name == "breast-cancer":
         result = RecordedGrid(arrays)
+    else:  # drawn from its summary's verdicts
+        result = None
     return name, result, summary

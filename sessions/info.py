@@ -11,7 +11,7 @@ from core.snapshot import exact_count
 from sessions import liveness
 
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed")
-KINDS = ("run", "sweep", "experiment")
+KINDS = ("run", "sweep", "experiment", "connect")
 
 
 def finite(x):

@@ -6,6 +6,8 @@ what is returned is what the writer had committed at that moment.
 
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import json
 import sqlite3
@@ -229,7 +231,9 @@ class Session:
         c = cols.c[i].astype(np.float64)
         v = cols.v[i].astype(np.float64)
         scale = cols.w_norm[i].astype(np.float64) ** 2 + v**2  # ||W_k||^2 + ||v_k||^2
-        return classify(c, cols.v_sign[i], self.d_eff(), self.outputs or 1, scale)
+        cl = classify(c, cols.v_sign[i], self.d_eff(), self.outputs or 1, scale)
+        # The store keeps v_k's sign, not w_k's, so the recorded name covers d_eff = 1 free neurons.
+        return dataclasses.replace(cl, signs=cols.signs[i]) if "?" in cl.signs else cl
 
     def d_eff(self) -> int:
         """Input dimension of a neuron's incoming weights, with the hidden bias (d + 1) or without."""

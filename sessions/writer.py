@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from core.invariants import count_pathological
 from core.snapshot import Classification, Hop, Params, Snapshot, SnapshotBatch
 from sessions.blocks import BLOCK, Columns, encode, encode_blocks
 from sessions.liveness import HEARTBEAT_SECONDS
@@ -70,7 +71,7 @@ def last_scalars(s: Snapshot) -> str:
         "accuracy": None if s.accuracy is None else float(s.accuracy),
         "test_accuracy": None if s.test_accuracy is None else float(s.test_accuracy),
         "max_drift": float(s.max_drift), "elapsed": float(s.elapsed),
-        "signs": s.signs, "pathological": len(s.signs),
+        "signs": s.signs, "pathological": count_pathological(s.c, s.w_norm**2 + s.v**2),
     })
 
 

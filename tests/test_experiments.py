@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from core import experiments as E
 from core.config import Config, replace
+from core.errors import UserError
 from core.init import initial_params, rebalance
 from core.invariants import conserved
 from core.probability import closed_form, monte_carlo
@@ -32,7 +33,7 @@ def toy():
 
 
 def test_toy_obstructed_loss_stays_far_above_the_free_one(toy):
-    obstructed, free, control = toy.final_loss
+    obstructed, free, control, _ = toy.final_loss
     assert obstructed > 0.05  # stalls at a clearly positive loss
     assert free < 1e-6 and obstructed > 1e4 * free
     # The rebalanced control computes the same function at init yet is not obstructed.
@@ -50,6 +51,22 @@ def test_toy_classifications_and_signs(toy):
     assert toy.c[0, 0] == pytest.approx([0.36 - 1.0] * 2) and toy.c[0, 2] == pytest.approx([1.0 - 0.36] * 2)
     # Plain GD: c_k moves only by O(eta^2) per step, never changes sign.
     assert np.all(np.sign(toy.c) == np.sign(toy.c[:1]))
+
+
+def test_toy_stall_at_0172_is_a_local_minimum_inside_the_plus_minus_component(toy):
+    """The (+,-) component contains the best constant fit (neuron 0: w = 0, v b = mean y; neuron 1
+    silent), whose MSE is the variance of y; GD gets there from a constant start and stays in (+,-)."""
+    from core.data import load_dataset
+
+    y = load_dataset(toy.configs[0]).y_train[:, 0]
+    assert toy.constant_fit == pytest.approx(np.mean((y - y.mean()) ** 2), rel=1e-12)
+    assert toy.constant_fit == pytest.approx(1 / 12, rel=0.05)  # Var |x| for x uniform on [-1, 1]
+    by_label = dict(zip(toy.labels, toy.final_loss))
+    start, end = dict(zip(toy.labels, zip(toy.initial, toy.final)))["(+,-) from a constant"]
+    assert start["signs"] == end["signs"] == "+-" and start["components"] == 4
+    assert by_label["(+,-) from a constant"] == pytest.approx(toy.constant_fit, rel=1e-6)
+    assert by_label["obstructed (+,-)"] > 1.9 * toy.constant_fit  # same component, twice the loss
+    assert any("local minimum" in line for line in toy.findings())
 
 
 def test_toy_control_is_the_same_function_at_init():
@@ -129,6 +146,21 @@ def test_breast_cancer_loss_decreases_with_l_plus_at_the_largest_width(grid):
     assert not np.any(grid.diverged[np.isfinite(grid.diverged)])
 
 
+def test_breast_cancer_l_plus_0_respects_the_f_le_0_bound(grid):
+    """l_+ = 0: every v_k < 0 on a frozen sheet, so f <= 0 and softplus(f) - f >= log 2 on each
+    positive label: the mean test BCE is at least (fraction of y = 1) log 2."""
+    from core.data import load_dataset
+
+    y = load_dataset(grid.config).y_test[:, 0]
+    assert grid.l_plus_0_bound == pytest.approx(np.mean(y == 1) * np.log(2), rel=1e-12)
+    assert 0.3 < grid.l_plus_0_bound < 0.6  # about 63 % of the breast-cancer labels are 1
+    at_zero = grid.test_loss[:, 0].ravel()
+    assert np.all(at_zero >= grid.l_plus_0_bound - 1e-6)
+    assert E.grid_findings(grid)["bound_at_l_plus_0"] == grid.l_plus_0_bound
+    # ...and never predicts a positive: the test accuracy is the fraction of y = 0 exactly
+    assert np.allclose(grid.test_accuracy[:, 0], np.mean(y == 0))
+
+
 def test_breast_cancer_grid_layout(grid):
     assert grid.test_loss.shape == (2, 5, 4)
     assert np.all(np.isnan(grid.test_loss[0, 3:]))  # l = 2 has no l_+ = 3, 4
@@ -173,7 +205,7 @@ def test_mitigation_every_neuron_starts_with_nonnegative_c(mitigation):
     assert check.min_c_after >= 0  # ...rebalancing leaves none, in float64...
     assert np.nanmin(mitigation.rebalanced.min_initial_c) >= 0  # ...and as the (float32) engine measured it
     assert np.all(mitigation.rebalanced.pathological[np.isfinite(mitigation.rebalanced.pathological)] == 0)
-    assert check.networks == 4 * 3
+    assert check.networks == (1 + len(mitigation.by_ratio)) * 4 * 3  # the swap and each ratio
 
 
 def test_mitigation_keeps_the_function_at_init_to_rounding_error(mitigation):
@@ -186,7 +218,7 @@ def test_mitigation_reports_both_grids(mitigation):
     f = mitigation.findings()
     assert f["widths"] == [3] and len(f["prescribed_range_over_l_plus"]) == 1
     s = E.summary(mitigation)
-    assert set(s) == {"prescribed", "rebalanced", "comparison", "check"}
+    assert set(s) == {"prescribed", "rebalanced", "by_ratio", "comparison", "check"}
     arrays = E.arrays(mitigation)
     assert arrays["prescribed_test_loss"].shape == arrays["rebalanced_test_loss"].shape == (1, 4, 3)
 
@@ -233,7 +265,7 @@ def test_cli_toy_json_out_and_store(capsys, tmp_path):
     store = open_store(None)
     session = store.load(report["session"])
     assert session.kind == "sweep"
-    assert session.array("loss").shape == (len(saved["arrays"]["steps"]), 3)
+    assert session.array("loss").shape == (len(saved["arrays"]["steps"]), len(E.TOY_RUNS))
     assert session.json("provenance")["experiment"] == "toy"
     # Exportable: the file imports into another store with every result intact.
     other = open_store(tmp_path / "other")
@@ -264,6 +296,9 @@ def test_cli_breast_cancer_tiny_prints_the_heatmap(capsys, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["toy", "--widths", "2,4"], "--widths: not used by the toy experiment"),
+    (["toy", "--ratios", "2,4"], "--ratios: not used by the toy experiment"),
+    (["mitigation", "--ratios", "0.5,2"], "--ratios 0.5,2: must be a list of numbers between 1 and 1e6"),
+    (["mitigation", "--ratios", "two"], "--ratios two: must be a list of numbers"),
     (["breast-cancer", "--seeds", "x"], "--seeds x: must be a count N"),
     (["breast-cancer", "--widths", "0,2"], "--widths 0,2: must be a list of integers"),
     (["probability", "--samples", "1"], "--samples 1: must be an integer >= 2"),
@@ -314,8 +349,8 @@ def test_screen_runs_an_experiment_in_a_worker_and_shows_it():
                 assert time.monotonic() < deadline, "the toy experiment did not finish"
                 await pilot.pause(0.05)
             assert isinstance(screen.result, E.ToyResult)
-            assert screen.query_one(DataTable).row_count == 3
-            assert "obstructed final loss" in str(screen.query_one("#exp-summary", Static).render())
+            assert screen.query_one(DataTable).row_count == len(E.TOY_RUNS)
+            assert "local minimum inside the component" in str(screen.query_one("#exp-summary", Static).render())
             assert "done in" in str(screen.query_one("#exp-status", Static).render())
             # Pick probability with the keyboard (down, down) and run it: its heatmap has one row per (scheme, d).
             screen.query_one("#exp-list").focus()
@@ -329,3 +364,31 @@ def test_screen_runs_an_experiment_in_a_worker_and_shows_it():
             assert screen.query_one(DataTable).row_count == 2 * 10
 
     asyncio.run(body())
+
+
+def test_mitigation_runs_a_ratio_axis_each_keeping_the_function_and_landing_on_its_ratio():
+    """Every r >= 1 is a rescaling (W_k, v_k) -> (a W_k, v_k / a): f unchanged, c_k = ||W_k|| ||v_k|| (r - 1/r)."""
+    from core.experiments.grid import grid_config, prescribed_params
+    from core.data import load_dataset
+    from core.init import rebalance
+
+    m = E.mitigation(widths=(2,), seeds=range(2), steps=5, lr=0.1, device="cpu", ratios=(3, 2, 1))
+    assert sorted(m.by_ratio) == [1.0, 2.0, 3.0]
+    assert [name for name, _ in m.variants()] == ["prescribed", "swap", "ratio 1", "ratio 2", "ratio 3"]
+    assert m.check.networks == 4 * 3 * 2  # swap and three ratios, (l_+ = 0..2) x 2 seeds each
+    assert m.check.min_c_after >= -1e-12  # ratio 1 lands on c_k = 0 up to rounding
+    assert m.check.max_output_change <= 1e-13 * m.check.max_output
+    # ratio 1 is balanced: the engine reads every formerly pathological neuron as balanced
+    assert np.all(m.by_ratio[1.0].pathological[np.isfinite(m.by_ratio[1.0].pathological)] == 0)
+    config = grid_config(5, 0.1, "cpu")
+    raw = prescribed_params(config, load_dataset(config).inputs, 2, [0])[0]  # l_+ = 0: both pathological
+    for r in (2.0, 3.0):
+        q = rebalance(raw, r)
+        assert np.allclose(np.linalg.norm(q.incoming, axis=1) / np.abs(q.output_weight[0]), r)
+    f = m.findings()
+    assert set(f["by_ratio"]) == {"1", "2", "3"} and f["verdict"]
+    s = E.summary(m)
+    assert set(s["by_ratio"]) == {"1", "2", "3"}
+    assert E.arrays(m)["ratio2_test_loss"].shape == (1, 3, 2)
+    with pytest.raises(UserError, match="--ratios"):
+        E.mitigation(widths=(2,), seeds=range(1), steps=1, device="cpu", ratios=(0.5,))

@@ -85,3 +85,61 @@ def test_same_seed_same_weights_different_seed_different():
     config = config_from_dict({"model": {"hidden": 4}})
     assert np.array_equal(initial_params(config, 1, seed=5).hidden_weight, initial_params(config, 1, seed=5).hidden_weight)
     assert not np.array_equal(initial_params(config, 1, seed=5).hidden_weight, initial_params(config, 1, seed=6).hidden_weight)
+
+
+def test_torch_default_is_nn_linear_by_default_hidden_bias_included():
+    """nn.Linear(d, l) draws weight and bias from U(-1/sqrt(d), 1/sqrt(d))."""
+    config = config_from_dict({"model": {"hidden": 400}, "init": {"scheme": "torch_default"}})
+    p = initial_params(config, 5)
+    bound = 1 / np.sqrt(5)
+    assert np.all(np.abs(p.hidden_bias) <= bound) and np.abs(p.hidden_bias).max() > 0.9 * bound
+    # a uniform on (-b, b) has variance b^2 / 3, as torch's own bias does
+    torch.manual_seed(0)
+    theirs = torch.cat([torch.nn.Linear(5, 400).bias.detach() for _ in range(20)]).numpy()
+    assert p.hidden_bias.std() == pytest.approx(theirs.std(), rel=0.1)
+    zeros = config_from_dict({"model": {"hidden": 4}, "init": {"scheme": "torch_default", "hidden_bias": "zeros"}})
+    assert np.all(initial_params(zeros, 5).hidden_bias == 0)
+    # other schemes keep a zero bias unless asked
+    assert np.all(initial_params(config_from_dict({"model": {"hidden": 4}}), 5).hidden_bias == 0)
+
+
+def test_rebalance_a_pathological_neuron_with_no_incoming_weights_sets_v_to_zero():
+    """W_k = 0: the neuron computes sigma(0) v_k = 0 for ReLU, and no rescaling of W_k moves c_k;
+    v_k = 0 keeps the function and gives c_k = 0."""
+    p = Params(hidden_weight=np.array([[0.0, 0.0], [1.0, 0.5]]), hidden_bias=np.array([0.0, 0.1]),
+               output_weight=np.array([[0.7, 2.0]]))
+    x = np.random.default_rng(0).standard_normal((30, 2))
+    for ratio in (None, 1.0, 3.0):
+        q = rebalance(p, ratio)
+        assert np.all(classify_params(q).c >= 0)
+        assert classify_params(q).c[0] == 0.0 and q.output_weight[0, 0] == 0.0
+        assert np.allclose(network_output(p, x), network_output(q, x), atol=1e-12)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0, 3.0, 4.0, 8.0])
+def test_rebalance_ratio_sets_the_norm_ratio_and_keeps_the_function(ratio):
+    config = config_from_dict({"model": {"hidden": 30}, "data": {"name": "gaussians"}})
+    p = initial_params(config, 2)
+    before = classify_params(p)
+    q = rebalance(p, ratio)
+    w, v = np.linalg.norm(q.incoming, axis=1), np.abs(q.output_weight[0])
+    bad = before.c < 0
+    assert bad.any()
+    assert np.allclose(w[bad] / v[bad], ratio, rtol=1e-12)
+    # c_k = ||W_k|| ||v_k|| (r - 1/r), with ||W_k|| ||v_k|| unchanged by the rescaling
+    assert np.allclose(classify_params(q).c[bad], np.linalg.norm(p.incoming, axis=1)[bad] * np.abs(p.output_weight[0])[bad] * (ratio - 1 / ratio), atol=1e-12)
+    assert np.array_equal(classify_params(q).c[~bad], before.c[~bad])
+    x = np.random.default_rng(1).standard_normal((100, 2))
+    assert np.allclose(network_output(p, x), network_output(q, x), atol=1e-12)
+    through_config = config_from_dict({"model": {"hidden": 30}, "data": {"name": "gaussians"},
+                                       "init": {"rebalance": True, "rebalance_ratio": ratio}})
+    assert np.allclose(initial_params(through_config, 2).incoming, q.incoming)
+
+
+def test_rebalance_ratio_below_one_or_without_rebalance_is_refused():
+    from core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\[init\] rebalance_ratio"):
+        config_from_dict({"init": {"rebalance": True, "rebalance_ratio": 0.5}})
+    with pytest.raises(ConfigError, match=r"\[init\] rebalance_ratio"):
+        config_from_dict({"init": {"rebalance_ratio": 2.0}})

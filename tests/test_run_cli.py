@@ -65,7 +65,15 @@ def test_ctrl_c_stops_gracefully_as_interrupted(tmp_path):
     config.write_text((EXAMPLES / "abs_free.toml").read_text().replace("steps = 3000", "steps = 100000000"))
     proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "run", str(config), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    # Ctrl-C once training is under way: a first snapshot committed to the store (not a fixed
+    # sleep, which a loaded machine can outrun before torch is even imported).
+    from sessions import Store
+
+    store = Store(os.environ["RELULAB_STORE"])
+    deadline = time.monotonic() + 120
+    while not any(i.snapshots > 0 for i in store.list()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never recorded a snapshot"
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err  # INTERRUPTED (docs/cli.md)

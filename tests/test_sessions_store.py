@@ -189,7 +189,7 @@ def test_classification_at_a_step(store):
         got = session.classification_at(s.step + 5)  # the nearest recorded step at or before
         want = classify(s.c, s.v_sign, 2, 1, s.w_norm**2 + s.v**2)
         assert got.to_dict() == want.to_dict()
-    assert session.classification_at(10**9).to_dict() == classify(snaps[-1].c, snaps[-1].v_sign, 2, 1).to_dict()
+    assert session.classification_at(10**9).to_dict() == classify(snaps[-1].c, snaps[-1].v_sign, 2, 1, snaps[-1].w_norm**2 + snaps[-1].v**2).to_dict()
     with pytest.raises(StoreError, match="no snapshot"):
         session.classification_at(-1)
 

@@ -225,3 +225,75 @@ def test_a_big_network_is_evaluated_in_small_batches():
     per_snapshot = (1024 * 31 + 1024 + 1 + 569 * (2 * 1024 + 1)) * 4
     assert trainer._pending_limit() == PENDING_BYTES // per_snapshot < 20
     assert max(len(b) for b in batches) <= PENDING_BYTES // per_snapshot
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 1e-5)])
+def test_projected_gd_keeps_c_for_neurons_of_any_size_dead_ones_included(dtype, rtol):
+    """||W_k|| from 1 down to 0; neurons 1..5 are dead (w = 0, b <= 0: z <= 0 on every sample)."""
+    from core.snapshot import Params
+
+    w_norms = [1.0, 1e-1, 1e-3, 1e-5, 1e-8, 0.0]
+    params = Params(
+        hidden_weight=np.array([[0.7], [0.0], [0.0], [0.0], [0.0], [0.0]]),
+        hidden_bias=np.array([0.3] + [-n for n in w_norms[1:]]),
+        output_weight=np.array([[0.8, -0.8, 0.8, -0.8, 0.8, -0.8]]),
+    )
+    config = cfg(model={"hidden": 6}, data={"name": "abs", "samples": 32},
+                 train={"optimizer": "projected_gd", "lr": 0.05, "steps": 200, "dtype": dtype, "log_every": 10})
+    trainer = Trainer(config, params=params)
+    c0 = trainer.sweep.c0[0].double().numpy()
+    assert (c0 < 0).all()
+    snaps = list(trainer.run())
+    assert trainer.status == "completed"
+    for s in snaps:
+        assert np.all(np.abs(s.c - c0) <= rtol * np.abs(c0)), (s.step, s.c, c0)
+
+
+def test_projected_gd_with_weight_decay_follows_the_decayed_quadric():
+    """W_k, v_k <- (1 - lr lambda)(W_k, v_k) - lr grad: the decay scales c_k by (1 - lr lambda)^2 per step."""
+    lam, lr, steps = 0.1, 0.01, 500
+    train = {"lr": lr, "steps": steps, "weight_decay": lam, "dtype": "float64", "log_every": 50}
+    config = cfg(model={"hidden": 2}, init={"signs": "+-"}, data={"name": "abs"}, train={**train, "optimizer": "projected_gd"})
+    trainer = Trainer(config)
+    c0 = trainer.sweep.c0[0].numpy()
+    for s in trainer.run():
+        law = c0 * (1 - lr * lam) ** (2 * s.step)
+        assert np.allclose(s.c, law, rtol=1e-10, atol=0), (s.step, s.c, law)
+    # Plain GD is the same law plus its O(lr^2) drift; the flow's e^{-2 lambda t} is close too.
+    plain = list(Trainer(cfg(model={"hidden": 2}, init={"signs": "+-"}, data={"name": "abs"}, train=train)).run())[-1]
+    assert np.allclose(plain.c, s.c, rtol=5e-2)
+    assert np.allclose(s.c, c0 * np.exp(-2 * lam * lr * steps), rtol=1e-3)
+
+
+def test_sweep_and_trainer_classify_a_nearly_balanced_neuron_alike():
+    """|c_k| = 1e-9 of ||W_k||^2 + ||v_k||^2 is balanced for every caller (one tolerance)."""
+    from core.snapshot import Params
+
+    params = Params(hidden_weight=np.array([[0.6, 0.0], [1.0, 0.5]]), hidden_bias=np.array([0.8, 0.0]),
+                    output_weight=np.array([[-np.sqrt(1.0 + 1e-9), 2.0]]))
+    config = cfg(model={"hidden": 2}, data={"name": "teacher"},
+                 train={"steps": 1, "dtype": "float64"})
+    trainer = Trainer(config, params=params)
+    result = sweep(config, params=[params], dataset=trainer.dataset)
+    assert trainer.initial.status == ["balanced", "pathological"]
+    assert (result.components[0], result.effective_components[0]) == (trainer.initial.components, trainer.initial.effective_components) == (2, 2)
+
+
+def test_a_free_neuron_whose_w_changes_sign_with_d_eff_one_is_a_hop():
+    """d_eff = 1: a free neuron's pieces are w > 0 and w < 0. One sample x = 1, y = 0, mse:
+    dL/dw = 2 v (w x) ... = v, dL/dv = w, so lr 4 takes (w, v) = (1, 0.5) to (-1, -3.5)."""
+    from core.data import Dataset
+    from core.snapshot import Params
+
+    data = Dataset("one", np.array([[1.0]]), np.array([[0.0]]), None, None)
+    params = Params(hidden_weight=np.array([[1.0]]), hidden_bias=None, output_weight=np.array([[0.5]]))
+    config = cfg(model={"hidden": 1, "bias": False}, data={"name": "teacher"},
+                 train={"lr": 4.0, "steps": 1, "dtype": "float64", "log_every": 1})
+    trainer = Trainer(config, dataset=data, params=params)
+    assert trainer.initial.signs == "/+"
+    snaps = list(trainer.run())
+    assert [(h.step, h.neuron, h.sign_before, h.sign_after) for h in trainer.hops] == [(1, 0, 1, -1)]
+    assert trainer.hops[0].c_before > 0
+    result = sweep(config, params=[params], dataset=data, log_every=1)
+    assert result.hops.tolist() == [1]
+    assert snaps[0].signs == "/+"

@@ -4,6 +4,7 @@
     breast_cancer  test loss over hidden width l and the number l_+ of non-pathological neurons
     probability    P(obstructed initialisation) over inputs d and width l: closed form vs Monte Carlo
     mitigation     the breast-cancer grid again, every neuron rescaled to c_k >= 0 at init
+    level-sets     Freeman & Bruna: normalised geodesic length between trained pairs against the loss level
 
 Source: Nurisso, Leroy & Vaccarino, "Topological obstruction to the training of shallow ReLU
 neural networks" (NeurIPS 2024); docs/science.md has the theory. Training always goes through
@@ -22,6 +23,7 @@ from core.config import Config, config_to_dict
 from core.errors import UserError
 from core.experiments.breast_cancer import breast_cancer
 from core.experiments.common import NAMES, PRESETS, Progress, Stopped
+from core.experiments.level_sets import LevelSetsResult, level_sets
 from core.experiments.grid import GRID_KEYS, GridResult, grid_arrays, grid_config, grid_findings, network_outputs, prescribed_params
 from core.experiments.mitigation import MitigationResult, mitigation
 from core.experiments.probability import PROBABILITY_KEYS, PROBABILITY_SCHEMES, ProbabilityResult, obstruction_monte_carlo, probability
@@ -30,7 +32,7 @@ __all__ = [
     "NAMES", "PRESETS", "Progress", "Stopped", "toy", "toy_configs", "TOY_BASE", "TOY_RUNS", "ToyResult",
     "breast_cancer", "mitigation", "MitigationResult", "probability", "ProbabilityResult", "PROBABILITY_KEYS",
     "PROBABILITY_SCHEMES", "obstruction_monte_carlo", "GRID_KEYS", "GridResult", "grid_config", "grid_findings",
-    "network_outputs", "prescribed_params", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
+    "network_outputs", "prescribed_params", "level_sets", "LevelSetsResult", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
 ]
 
 
@@ -54,7 +56,10 @@ def run(name: str, params: dict, device: str = "auto", *, stop: threading.Event 
     if name == "breast-cancer":
         return breast_cancer(p["widths"], p["seeds"], p["steps"], p["lr"], device, stop=stop, progress=progress)
     if name == "mitigation":
-        return mitigation(p["widths"], p["seeds"], p["steps"], p["lr"], device, stop=stop, progress=progress)
+        return mitigation(p["widths"], p["seeds"], p["steps"], p["lr"], device, p.get("ratios", ()),
+                          stop=stop, progress=progress)
+    if name == "level-sets":
+        return level_sets(p["widths"], p["seeds"], p["steps"], p["lr"], device, stop=stop, progress=progress)
     if name == "probability":
         seeds = p.get("seeds") or [0]
         return probability(p["max_inputs"], p["max_hidden"], p["samples"], int(seeds[0]), device,
@@ -72,10 +77,14 @@ def summary(result) -> dict:
         return {
             **{name: {"test": grid_findings(grid), "train": grid_findings(grid, "train_loss")}
                for name, grid in (("prescribed", result.prescribed), ("rebalanced", result.rebalanced))},
+            "by_ratio": {f"{r:g}": {"test": grid_findings(g), "train": grid_findings(g, "train_loss")}
+                         for r, g in sorted(result.by_ratio.items())},
             "comparison": result.findings(),
             "check": vars(result.check),
         }
     if isinstance(result, ProbabilityResult):
+        return result.findings()
+    if isinstance(result, LevelSetsResult):
         return result.findings()
     raise TypeError(type(result))
 
@@ -87,13 +96,19 @@ def arrays(result) -> dict[str, np.ndarray]:
     if isinstance(result, GridResult):
         return grid_arrays(result, "")
     if isinstance(result, MitigationResult):
-        return {**grid_arrays(result.prescribed, "prescribed_"), **grid_arrays(result.rebalanced, "rebalanced_")}
+        out = {**grid_arrays(result.prescribed, "prescribed_"), **grid_arrays(result.rebalanced, "rebalanced_")}
+        for r, g in sorted(result.by_ratio.items()):
+            out.update(grid_arrays(g, f"ratio{r:g}_"))
+        return out
     if isinstance(result, ProbabilityResult):
         out = {"inputs": result.inputs, "hidden": result.hidden}
         for k in PROBABILITY_KEYS + ("expected_effective",):
             out[k] = getattr(result, k)
             out[k + "_mc"] = getattr(result, k + "_mc")
         return out
+    if isinstance(result, LevelSetsResult):
+        return {k: getattr(result, k) for k in ("widths", "seeds", "levels", "variance", "final_loss",
+                                                 "normalized_length", "beads", "connected", "barrier")}
     raise TypeError(type(result))
 
 
@@ -106,7 +121,7 @@ def result_config(result) -> Config | None:
         return result.config
     if isinstance(result, MitigationResult):
         return result.prescribed.config
-    return None
+    return None  # probability trains nothing; level-sets trains on data built outside the schema
 
 
 def result_configs(result) -> dict[str, dict]:
@@ -116,6 +131,11 @@ def result_configs(result) -> dict[str, dict]:
     if isinstance(result, (GridResult, MitigationResult)):
         return {"base": config_to_dict(result_config(result)),
                 "per_cell": "[model] hidden = l; [init] pathological = l - l_plus, signs = '-' * (l - l_plus); "
-                            "init seed = each seed" + ("; mitigation: core.init.rebalance applied to each"
+                            "init seed = each seed" + ("; mitigation: core.init.rebalance applied to each, norms swapped and at each ratio"
                                                         if isinstance(result, MitigationResult) else "")}
+    if isinstance(result, LevelSetsResult):
+        return {"base": config_to_dict(result.config),
+                "per_cell": "[model] hidden = l; init seed = each seed; data: y = x^2 (quadratic) or x^3 (cubic) on "
+                            "64 evenly spaced points of [-1, 1] in place of [data]; pairs are seeds (0, 1), (2, 3), ...; "
+                            "connect: full space, aligned, levels L0 = fraction x Var(y)"}
     return {}

@@ -13,5 +13,5 @@ def breast_cancer(widths=PRESETS["breast-cancer"]["full"]["widths"], seeds=range
     """For each width l and l_+ = 0..l, one network per seed with l_- = l - l_+ pathological neurons
     of negative output sign; full-batch GD on BCE, standardised breast-cancer data, fixed split."""
     check_grid_args(widths, list(seeds), steps)
-    grids, _ = train_grid(widths, list(seeds), steps, lr, device, (False,), stop, progress)
-    return grids[False]
+    grids, _ = train_grid(widths, list(seeds), steps, lr, device, ("prescribed",), stop, progress)
+    return grids["prescribed"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation")
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets")
 
 
 # Default and --quick parameters of every experiment. Seeds are a count here (seeds 0..n-1).
@@ -23,8 +23,12 @@ PRESETS: dict[str, dict[str, dict]] = {
         "quick": dict(max_inputs=10, max_hidden=10, samples=20_000),
     },
     "mitigation": {
-        "full": dict(widths=(2, 4, 6, 8, 10, 12, 14, 16), seeds=20, steps=2000, lr=0.1),
-        "quick": dict(widths=(2, 4, 8), seeds=8, steps=1000, lr=0.1),
+        "full": dict(widths=(2, 4, 6, 8, 10, 12, 14, 16), seeds=20, steps=2000, lr=0.1, ratios=(2, 3, 4, 8)),
+        "quick": dict(widths=(2, 4, 8), seeds=8, steps=1000, lr=0.1, ratios=(2, 3, 4, 8)),
+    },
+    "level-sets": {
+        "full": dict(widths=(4, 8, 16, 32), seeds=8, steps=20000, lr=0.1),
+        "quick": dict(widths=(4, 16), seeds=4, steps=5000, lr=0.1),
     },
 }
 

@@ -49,6 +49,10 @@ class GridResult:
     config: Config  # the base config (hidden and [init] pathological / signs vary per cell)
     device: str
     seconds: float
+    ratio: float | None = None  # rebalanced to ||W_k|| / ||v_k|| = ratio; None: norms swapped (or not rebalanced)
+    # Lower bound on the test BCE at l_+ = 0 as prescribed: every v_k < 0 and frozen, so f <= 0 and
+    # each positive example costs at least log 2 (docs/science.md): mean(y_test) log 2.
+    l_plus_0_bound: float = float("nan")
 
     @property
     def l_plus(self) -> np.ndarray:
@@ -76,7 +80,7 @@ class GridResult:
         errors = {k: self.stderr(k) for k in ("test_loss", "train_loss", "test_accuracy")}
         for i, l in enumerate(self.widths):
             for lp in range(int(l) + 1):
-                row = {"rebalanced": self.rebalanced, "l": int(l), "l_plus": lp, "fraction": lp / int(l),
+                row = {"rebalanced": self.rebalanced, "ratio": self.ratio, "l": int(l), "l_plus": lp, "fraction": lp / int(l),
                        "networks": int(np.sum(np.isfinite(self.test_loss[i, lp])))}
                 for k in ("test_loss", "train_loss", "test_accuracy"):
                     row[k] = float(means[k][i, lp])
@@ -93,7 +97,7 @@ class GridResult:
         for i, l in enumerate(self.widths):
             for lp in range(int(l) + 1):
                 for j, seed in enumerate(self.seeds):
-                    rows.append({"rebalanced": self.rebalanced, "l": int(l), "l_plus": lp, "seed": int(seed),
+                    rows.append({"rebalanced": self.rebalanced, "ratio": self.ratio, "l": int(l), "l_plus": lp, "seed": int(seed),
                                  **{k: float(getattr(self, k)[i, lp, j]) for k in GRID_KEYS},
                                  "min_initial_c": float(self.min_initial_c[i, lp, j])})
         return rows
@@ -136,8 +140,10 @@ def grid_findings(grid: GridResult, key: str = "test_loss") -> dict:
     # Past saturation the curve is flat up to noise and small optimisation-speed effects: a step up
     # counts only beyond two standard errors of the difference and 5 % of the total drop.
     tolerance = np.maximum(2 * np.sqrt(curve_se[1:] ** 2 + curve_se[:-1] ** 2), 0.05 * abs(curve[0] - curve[-1]))
+    bound = grid.l_plus_0_bound if key == "test_loss" and not grid.rebalanced else float("nan")
     return {
         "key": key,
+        "bound_at_l_plus_0": float(bound),
         "largest_width": l_max,
         "loss_by_l_plus": [float(x) for x in curve],
         "loss_by_l_plus_se": [float(x) for x in curve_se],
@@ -213,8 +219,10 @@ class RebalanceCheck:
 def train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, progress):
     """Train every (variant, l_+, seed) of each width in one sweep call; returns GridResults + check.
 
-    rebalanced_variants: (False,) trains the prescribed networks; (False, True) also their
-    rebalanced copies, in the same sweep calls."""
+    rebalanced_variants: ("prescribed",) trains the prescribed networks; "swap" adds their
+    rebalanced copies with the norms swapped, a number r >= 1 their copies rebalanced to
+    ||W_k|| / ||v_k|| = r (`core.init.rebalance`), all in the same sweep calls. The GridResults
+    are keyed by variant."""
     config = grid_config(steps, lr, device)
     dataset = load_dataset(config)
     x_all = np.concatenate([dataset.x_train, dataset.x_test])
@@ -235,8 +243,8 @@ def train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, prog
         raw = prescribed_params(config, dataset.inputs, l, seeds)
         params = []
         for variant in rebalanced_variants:
-            if variant:
-                balanced = [rebalance(p) for p in raw]
+            if variant != "prescribed":
+                balanced = [rebalance(p, None if variant == "swap" else float(variant)) for p in raw]
                 before, after = network_outputs(raw, x_all), network_outputs(balanced, x_all)
                 check["min_c_before"] = min(check["min_c_before"], min(float(np.min(neuron_c(p))) for p in raw))
                 check["min_c_after"] = min(check["min_c_after"], min(float(np.min(neuron_c(p))) for p in balanced))
@@ -276,13 +284,21 @@ def train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, prog
     seconds = time.perf_counter() - started
     grids = {
         variant: GridResult(
-            widths=np.array(widths), seeds=np.array(seeds), rebalanced=variant, **arrays[variant],
+            widths=np.array(widths), seeds=np.array(seeds), rebalanced=variant != "prescribed", **arrays[variant],
             curve_steps=np.asarray(curve_steps), test_curve=curves[variant], config=config,
             device=label or device_label(resolve_device(device)), seconds=seconds,
+            ratio=None if isinstance(variant, str) else float(variant),
+            l_plus_0_bound=l_plus_0_bound(dataset.y_test),
         )
         for variant in rebalanced_variants
     }
     return grids, RebalanceCheck(**check) if check["networks"] else None
+
+
+def l_plus_0_bound(y: np.ndarray) -> float:
+    """BCE on logits f <= 0: softplus(f) - y f >= 0 for y = 0 and >= log 2 for y = 1 (equality at
+    f = 0 and f -> -inf), so the mean is at least (fraction of y = 1) x log 2."""
+    return float(np.mean(np.asarray(y, np.float64) == 1) * math.log(2))
 
 
 def neuron_c(p: Params) -> np.ndarray:

@@ -41,8 +41,8 @@ def check_report(config, samples: int) -> dict:
     m, i = config.model, config.init
     inputs = dataset_inputs(config)
     prob = obstruction(i.scheme, inputs, m.hidden, m.outputs, bias=m.bias, hidden_bias=i.hidden_bias,
-                       samples=samples, seed=i.seed)
-    sample = classify_params(initial_params(config, inputs))
+                       samples=samples, seed=i.seed, activation=m.activation)
+    sample = classify_params(initial_params(config, inputs), m.activation)
     return {
         "architecture": {"inputs": inputs, "hidden": m.hidden, "outputs": m.outputs, "bias": m.bias,
                          "d_eff": inputs + m.bias},

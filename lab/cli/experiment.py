@@ -3,7 +3,8 @@
     toy            |x| with two ReLU neurons: obstructed (+,-) vs free (+,+) vs a rebalanced control
     breast-cancer  test loss over hidden width l and the number l_+ of non-pathological neurons
     probability    P(obstructed initialisation) over inputs d and width l, closed form vs Monte Carlo
-    mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init
+    mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (norm swap and ratios)
+    level-sets     Freeman & Bruna: normalised geodesic length between trained pairs against the loss level
 
 Every run is recorded in the session store as a sweep (unless --no-save); --out DIR writes CSV
 and JSON with the provenance (configs, seeds, steps, lr, device, software versions).
@@ -24,31 +25,34 @@ from pathlib import Path
 from lab.experiment_report import build_report, check_out_dir, jsonable, record_result, write_out
 from lab.views.experiments import show
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation")  # core.experiments.NAMES, without importing torch
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets")  # core.experiments.NAMES, without importing torch
 # Which options each experiment reads; giving another one is a mistake worth one line.
 OPTIONS = {
     "toy": ("steps", "lr"),
     "breast-cancer": ("widths", "seeds", "steps", "lr"),
-    "mitigation": ("widths", "seeds", "steps", "lr"),
+    "mitigation": ("widths", "seeds", "steps", "lr", "ratios"),
     "probability": ("seeds", "samples", "max_inputs", "max_hidden"),
+    "level-sets": ("widths", "seeds", "steps", "lr"),
 }
 MAX_GRID_SIDE = 200  # probability: d and l up to this (the Monte Carlo holds a d x l x chunk tensor)
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("experiment",
-                              help="the paper's experiments: toy | breast-cancer | probability | mitigation",
+                              help="the experiments: toy | breast-cancer | probability | mitigation | level-sets",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation")
+    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation | level-sets")
     p.add_argument("--quick", action="store_true", help="the reduced grid (seconds instead of minutes)")
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seeds", metavar="SPEC",
                    help="N (seeds 0..N-1), a list 3,5,8 or a range 10-29; "
                         "probability: the first is the Monte Carlo seed")
     p.add_argument("--widths", metavar="L,L,...",
-                   help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation)")
-    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation)")
+                   help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation, level-sets)")
+    p.add_argument("--ratios", metavar="R,R,...",
+                   help="mitigation: ||W_k|| / ||v_k|| of the rebalanced neurons, each >= 1 (default 2,3,4,8)")
+    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation, level-sets)")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation; level-sets: training and bead descent)")
     p.add_argument("--samples", type=int, metavar="N", help="probability: networks sampled per cell (default 100000)")
     p.add_argument("--max-inputs", type=int, metavar="N", help="probability: inputs d = 1..N (default 30)")
     p.add_argument("--max-hidden", type=int, metavar="N", help="probability: hidden widths l = 1..N (default 30)")
@@ -105,6 +109,18 @@ def parse_widths(spec: str) -> list[int]:
     return sorted(set(widths))
 
 
+def parse_ratios(spec: str) -> list[float]:
+    from core.errors import UserError
+
+    try:
+        ratios = [float(r) for r in spec.replace(" ", "").split(",") if r]
+    except ValueError:
+        ratios = []
+    if not ratios or not all(1 <= r <= 1e6 for r in ratios):
+        raise UserError(f"--ratios {spec}: must be a list of numbers between 1 and 1e6, e.g. 2,3,4,8")
+    return sorted(set(ratios))
+
+
 def resolve_parameters(args: argparse.Namespace) -> dict:
     """The experiment's parameters: its preset (--quick or full), then the options given."""
     from core import experiments
@@ -114,6 +130,7 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
     given = {
         "seeds": parse_seeds(args.seeds) if args.seeds is not None else None,
         "widths": parse_widths(args.widths) if args.widths is not None else None,
+        "ratios": parse_ratios(args.ratios) if args.ratios is not None else None,
         "steps": args.steps, "lr": args.lr, "samples": args.samples,
         "max_inputs": args.max_inputs, "max_hidden": args.max_hidden,
     }

@@ -202,16 +202,22 @@ def train_with_progress(trainer, recorder, quiet: bool):
         with Progress(*columns, transient=False) as progress:
             task = progress.add_task(f"training on {trainer.environment['device']}", total=total, loss="-", path="-")
             for last in recorded(trainer, recorder):
-                progress.update(task, completed=last.step, loss=f"{last.loss:.4g}", path=len(last.signs))
+                progress.update(task, completed=last.step, loss=f"{last.loss:.4g}", path=l_minus(last))
         return last
     say(f"training on {trainer.environment['device']}: {total} steps")
     next_report, started = 0, time.perf_counter()
     for last in recorded(trainer, recorder):
         if last.step >= next_report:
-            say(f"step {last.step:>8}/{total}  loss {last.loss:.6g}  l_- {len(last.signs)}  "
+            say(f"step {last.step:>8}/{total}  loss {last.loss:.6g}  l_- {l_minus(last)}  "
                 f"signs '{last.signs}'  {time.perf_counter() - started:.1f} s")
             next_report = last.step + max(1, total // 10)
     return last
+
+
+def l_minus(snap) -> int:
+    from core.invariants import count_pathological
+
+    return count_pathological(snap.c, snap.w_norm**2 + snap.v**2)
 
 
 def print_report(report: dict) -> None:

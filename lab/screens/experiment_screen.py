@@ -26,14 +26,17 @@ from lab.widgets.key_bar import KeyBar
 from lab.widgets.mode_bar import ModeBar
 
 DESCRIPTIONS = {
-    "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, and the "
-           "rebalanced (+,-) control (same function, c_k > 0) fits too.",
+    "toy": "y = |x| with two ReLU neurons, both pathological: signs (+,-) stall, (+,+) fit, the "
+           "rebalanced (+,-) control (same function, c_k > 0) fits too, and (+,-) from a constant start "
+           "reaches the best constant fit, the lowest loss found in (+,-).",
     "breast-cancer": "Test loss for each hidden width l and number l_+ of non-pathological neurons "
                      "(the others start pathological with v_k < 0). Paper: the number l_+ matters, not l_+/l.",
     "probability": "P(initialisation obstructed) over inputs d and width l, Xavier vs Kaiming: closed form "
                    "checked against Monte Carlo. Paper: higher for small d, lower for Kaiming.",
     "mitigation": "The breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (the same "
-                  "function): does the dependence on l_+ go away?",
+                  "function), by a norm swap and to ||W_k||/||v_k|| = 2, 3, 4, 8: does the dependence on l_+ go away?",
+    "level-sets": "Freeman & Bruna: pairs of trained networks joined by string sampling at several loss "
+                  "levels; the normalised path length and the beads against the level, for several widths.",
 }
 
 
@@ -115,7 +118,7 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
     def describe(self, _event=None) -> None:
         params = self.parameters()
         shown = "\n".join(f"  {k}: {_short(v)}" for k, v in params.items())
-        self.query_one("#exp-about", Static).update(f"{DESCRIPTIONS[self.selected]}\n\n{shown}")
+        self.query_one("#exp-about", Static).update(f"{DESCRIPTIONS.get(self.selected, '')}\n\n{shown}")
 
     @on(OptionList.OptionSelected, "#exp-list")
     def selected_and_run(self, _event) -> None:

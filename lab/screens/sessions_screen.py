@@ -180,7 +180,11 @@ compare view of the marked sessions (2 to 12) on one chart.
 
     def action_replay(self) -> None:
         session_id = self._selected()
-        if session_id is not None:
+        if session_id is not None and any(i.id == session_id and i.kind == "connect" for i in self.infos):
+            from lab.screens.connect_screen import ConnectScreen
+
+            self.app.push_screen(ConnectScreen(session_id))
+        elif session_id is not None:
             self.app.open_replay(session_id)
 
     def _store_call(self, what: str, call) -> bool:

@@ -107,7 +107,7 @@ def quadric_figure(result, width: int = 110, height: int = 22) -> str:
 def show(result, report: dict) -> None:
     from rich.console import Console
 
-    from core.experiments import GridResult, MitigationResult, ProbabilityResult, ToyResult
+    from core.experiments import GridResult, LevelSetsResult, MitigationResult, ProbabilityResult, ToyResult
 
     console = Console()
     params = report["parameters"]
@@ -122,6 +122,8 @@ def show(result, report: dict) -> None:
         show_grid(console, result, report["summary"])
     elif isinstance(result, ProbabilityResult):
         show_probability(console, result, report["summary"])
+    elif isinstance(result, LevelSetsResult):
+        show_level_sets(console, result, report["summary"])
     d = report.get("diverged") or {}
     if d.get("networks"):
         console.print(f"[bold red]diverged[/]: {d['networks']} of {d['of']} networks' loss stopped being finite; "
@@ -173,10 +175,8 @@ def show_toy(console, result) -> None:
         signs = f"{sign_text(row['initial_v_sign'])} -> {sign_text(row['final_v_sign'])}"
         t.add_row(row["run"], f"{row['final_loss']:.3g}", c, signs, str(row["components"]))
     console.print(t)
-    loss = result.final_loss
-    console.print(f"obstructed / free final loss: {loss[0]:.3g} / {loss[1]:.3g} "
-                  f"(ratio {loss[0] / max(loss[1], 1e-300):.2g}); "
-                  f"the rebalanced control (same function at init, c_k > 0) ends at {loss[2]:.3g}")
+    for line in result.findings():
+        console.print(line)
 
 
 def sign_text(signs) -> str:
@@ -221,6 +221,10 @@ def show_grid(console, grid, summary: dict, title: str = "test loss (BCE)", lo=N
         line += (f"; cells with equal l_+ differ by {number:.4f} on average, cells with equal l_+/l by "
                  f"{fraction:.4f} -> the loss follows the {'number' if number < fraction else 'fraction'} l_+")
     console.print(line)
+    bound = f.get("bound_at_l_plus_0")
+    if bound is not None and math.isfinite(bound):
+        console.print(f"lower bound at l_+ = 0 (every v_k < 0, so f <= 0; BCE >= (fraction of positive "
+                      f"test labels) x log 2): {bound:.3f}")
     by_positive = f["loss_by_positive_at_init"]
     console.print("mean test loss by the number of neurons with v_k > 0 at init (all networks): "
                   + ", ".join(f"{k}: {v:.3f}" for k, v in list(by_positive.items())[:9])
@@ -232,6 +236,7 @@ def show_grid(console, grid, summary: dict, title: str = "test loss (BCE)", lo=N
 
 def show_mitigation(console, result, summary: dict) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     both = np.concatenate([result.prescribed.mean("test_loss").ravel(), result.rebalanced.mean("test_loss").ravel()])
     lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
@@ -247,12 +252,20 @@ def show_mitigation(console, result, summary: dict) -> None:
         t.add_row(str(l), f"{c['prescribed_range_over_l_plus'][i]:.4f}", f"{c['rebalanced_range_over_l_plus'][i]:.4f}",
                   f"{c['prescribed_loss_at_l_plus_0'][i]:.4f}", f"{c['rebalanced_loss_at_l_plus_0'][i]:.4f}")
     console.print(t)
+    variants = result.variants()
+    r = Table(title="the ratio axis: mean test loss at l_+ = 0 (sign flips per network)", title_justify="left")
+    r.add_column("l", justify="right")
+    for name, _ in variants:
+        r.add_column(name, justify="right")
+    for i, l in enumerate(c["widths"]):
+        r.add_row(str(l), *(f"{g.mean('test_loss')[i, 0]:.4f} ({np.nanmean(g.sign_flips[i, 0]):.2f})" for _, g in variants))
+    console.print(r)
     k = result.check
     console.print(
-        f"at init, over {k.networks} networks: min c_k {k.min_c_before:+.3g} before -> {k.min_c_after:+.3g} after "
-        f"rebalancing; max |f_after(x) - f_before(x)| = {k.max_output_change:.2g} (outputs up to {k.max_output:.3g}); "
-        f"mean sign flips per network: prescribed {c['prescribed_sign_flips']:.2f}, "
-        f"rebalanced {c['rebalanced_sign_flips']:.2f}")
+        f"at init, over {k.networks} rebalanced networks: min c_k {k.min_c_before:+.3g} before -> {k.min_c_after:+.3g} "
+        f"after; max |f_after(x) - f_before(x)| = {k.max_output_change:.2g} (outputs up to {k.max_output:.3g})")
+    for line in c["verdict"]:
+        console.print(Text(line))
 
 
 def show_probability(console, result, summary: dict) -> None:
@@ -301,3 +314,17 @@ def show_probability(console, result, summary: dict) -> None:
                  f"({'every' if summary['kaiming_lower_where_l2_gt_d'] else 'NOT every'} cell with l² > d)")
     console.print(line)
     console.print(f"[dim]Monte Carlo {result.mc_seconds:.2f} s on {result.device}[/]")
+
+
+def show_level_sets(console, result, summary: dict) -> None:
+    """Per target: normalised geodesic length and beads over (width, level), and the verdict."""
+    from rich.text import Text
+
+    length, beads = result.mean("normalized_length"), result.mean("beads")
+    cols = [f" {v:g}" for v in result.levels]
+    for t, target in enumerate(result.targets):
+        console.print(heatmap(f"{target}: normalised geodesic length (mean over connected pairs)", "l", result.widths,
+                              "L0/Var(y)", cols, length[t], lambda v: f" {v:.3f}", lo=1.0))
+        console.print(heatmap(f"{target}: beads (mean over pairs)", "l", result.widths, "L0/Var(y)", cols, beads[t],
+                              lambda v: f" {v:.1f}", lo=0.0))
+        console.print(Text(f"{target}: {summary[target]['verdict']}"))

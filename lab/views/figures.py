@@ -244,10 +244,30 @@ def probability_figures(result, directory: Path, suffix: str) -> list[Path]:
     return files
 
 
+def level_sets_figures(result, directory: Path, suffix: str) -> list[Path]:
+    """Normalised geodesic length against the level, one panel per target, one curve per width."""
+    plt = pyplot()
+    length = result.mean("normalized_length")
+    fig, axes = plt.subplots(1, len(result.targets), figsize=(5.0 * len(result.targets), 4.0), squeeze=False)
+    for t, target in enumerate(result.targets):
+        ax = axes[0][t]
+        for w, (width, color) in enumerate(zip(result.widths, run_colors(len(result.widths)))):
+            ok = np.isfinite(length[t, w])
+            ax.plot(result.levels[ok], length[t, w][ok], "o-", color=color, label=f"l = {width}", lw=1.2, ms=3)
+        ax.set_xscale("log")
+        ax.invert_xaxis()  # the level drops to the right, as in Freeman & Bruna's figures
+        ax.set_xlabel("level L0 / Var(y)")
+        ax.set_ylabel("normalised geodesic length (mean over connected pairs)")
+        ax.set_title(f"{target} target", fontsize="medium")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize="small")
+    return [save(fig, directory / f"level_sets_length{suffix}")]
+
+
 def experiment_figures(result, directory: Path, suffix: str = ".png") -> list[Path]:
-    """The figure files of an experiment's result (toy, breast-cancer, mitigation, probability);
-    other experiments draw none and return []."""
-    from core.experiments import GridResult, MitigationResult, ProbabilityResult, ToyResult
+    """The figure files of an experiment's result (toy, breast-cancer, mitigation, probability,
+    level-sets); other experiments draw none and return []."""
+    from core.experiments import GridResult, LevelSetsResult, MitigationResult, ProbabilityResult, ToyResult
 
     if suffix not in FORMATS:
         raise UserError(f"--figure-format {suffix.lstrip('.')}: must be one of png, svg, pdf")
@@ -264,4 +284,6 @@ def experiment_figures(result, directory: Path, suffix: str = ".png") -> list[Pa
         return grid_figures(result, "breast_cancer", directory, suffix, "breast cancer")
     if isinstance(result, ProbabilityResult):
         return probability_figures(result, directory, suffix)
+    if isinstance(result, LevelSetsResult):
+        return level_sets_figures(result, directory, suffix)
     return []

@@ -61,8 +61,10 @@ class ExperimentResults(Vertical):
             text = draw_mitigation(left.plt, right.plt, table, result, summary)
         elif name == "probability":
             text = draw_probability(left.plt, right.plt, table, result, summary)
-        else:
+        elif name == "breast-cancer":
             text = draw_grid(left.plt, right.plt, table, result, summary)
+        else:  # an experiment with no console drawing yet: its verdicts, as recorded
+            text = verdicts(summary) or f"{name}: no drawing in the console; `relulab experiment {name}` prints it"
         self.query_one("#exp-summary", Static).update(text)
         left.refresh()
         right.refresh()
@@ -113,9 +115,9 @@ def draw_toy(left, right, table: DataTable, result) -> str:
                  " ".join(f"{c:+.1f}" for c in row["final_c"]),
                  f"{_signs(row['initial_v_sign'])}->{_signs(row['final_v_sign'])}", str(row["components"]))
         table.add_row(*[Text(cell + " ") for cell in cells])
-    loss = result.final_loss
-    return (f"obstructed final loss {loss[0]:.3g}, free {loss[1]:.3g}, rebalanced control {loss[2]:.3g}: "
-            "the pathological neuron with v < 0 can never turn positive, so |x| is out of reach.")
+    if hasattr(result, "findings"):
+        return " ".join(result.findings())
+    return " · ".join(f"{row['run']}: final loss {row['final_loss']:.3g}" for row in result.summary())
 
 
 def _signs(values) -> str:
@@ -149,7 +151,9 @@ def draw_mitigation(left, right, table: DataTable, result, summary: dict) -> str
     l = int(pre.widths[i])
     xs = list(range(l + 1))
     left.plot(xs, pre.mean("test_loss")[i, : l + 1].tolist(), label="prescribed", marker=LINE)
-    left.plot(xs, reb.mean("test_loss")[i, : l + 1].tolist(), label="rebalanced", marker=DOT)
+    left.plot(xs, reb.mean("test_loss")[i, : l + 1].tolist(), label="swap", marker=DOT)
+    for r, g in sorted(getattr(result, "by_ratio", {}).items()):
+        left.plot(xs, g.mean("test_loss")[i, : l + 1].tolist(), label=f"ratio {r:g}", marker=DOT)
     left.title(f"test loss vs l_+ at l = {l}")
     left.xlabel("l_+")
     c = summary["comparison"]
@@ -166,8 +170,7 @@ def draw_mitigation(left, right, table: DataTable, result, summary: dict) -> str
                  float(np.nanmin(both)), float(np.nanmax(both)))
     k = result.check
     return (f"At init: min c_k {k.min_c_before:+.3g} -> {k.min_c_after:+.3g}, max |change of f| "
-            f"{k.max_output_change:.2g} over {k.networks} networks. Sign flips per network: prescribed "
-            f"{c['prescribed_sign_flips']:.2f}, rebalanced {c['rebalanced_sign_flips']:.2f}.")
+            f"{k.max_output_change:.2g} over {k.networks} networks. " + " ".join(c.get("verdict") or []))
 
 
 def draw_probability(left, right, table: DataTable, result, summary: dict) -> str:
@@ -197,3 +200,21 @@ def draw_probability(left, right, table: DataTable, result, summary: dict) -> st
             + f". p non-increasing in d: {'yes' if mono else 'no'}. "
             + (f"Kaiming below Xavier in {100 * summary['kaiming_lower_fraction']:.0f}% of cells."
                if "kaiming_lower_fraction" in summary else ""))
+
+
+def verdicts(summary) -> str:
+    """Every `verdict` string in a summary, in order (a recorded experiment's conclusions)."""
+    found: list[str] = []
+
+    def walk(node, label: str = "") -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "verdict" and isinstance(value, str):
+                    found.append(f"{label}: {value}" if label else value)
+                elif key == "verdict" and isinstance(value, list):
+                    found.extend(str(v) for v in value)
+                else:
+                    walk(value, str(key))
+
+    walk(summary)
+    return " ".join(found)
