@@ -365,6 +365,10 @@ async def test_experiments_at_80x24_keep_progress_status_and_modes_in_view():
         assert "F2 set-up" in str(screen.query_one("#mode-bar").render())
         await run_experiment(pilot, app, "toy")
         assert "done in" in str(screen.query_one("#exp-status").render())
+        # Run again: recorded again, under the next free name (names are unique in a store).
+        await run_experiment(pilot, app, "toy")
+        assert "recorded as session" in str(screen.query_one("#exp-status").render())
+        assert sorted(i.name for i in app.store.list()) == ["experiment toy --quick", "experiment toy --quick (2)"]
 
 
 # -- 11. axis labels ---------------------------------------------------------------------------------

@@ -61,14 +61,13 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
     # so they stay in view on a 24-line terminal; the description scrolls below them.
     DEFAULT_CSS = """
     ExperimentScreen #exp-controls { width: 30; padding: 0 1; }
-    ExperimentScreen #exp-list { height: 6; }
+    ExperimentScreen #exp-list { height: 7; }  /* five experiments and the border */
     ExperimentScreen #exp-buttons { height: 1; margin-top: 1; }
     ExperimentScreen #exp-buttons Button { width: 1fr; min-width: 8; margin-right: 1; }
     ExperimentScreen #exp-progress { margin-top: 1; }
     ExperimentScreen #exp-status { height: auto; max-height: 4; }
     ExperimentScreen #exp-about-scroll { height: 1fr; margin-top: 1; }
     ExperimentScreen #exp-about { height: auto; color: $text-muted; }
-    ExperimentScreen.-short #exp-list { height: 4; }
     """
 
     def __init__(self, device: str = "auto") -> None:
@@ -172,8 +171,9 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
         store = getattr(self.app, "store", None)
         if store is not None:
             try:
-                sid = record_result(store, name, result, prov, report, self.device,
-                                    f"experiment {name}" + (" --quick" if quick else ""))
+                # Names are unique in a store: the second run of the same experiment gets a suffix.
+                session_name = store.free_name(f"experiment {name}" + (" --quick" if quick else ""))
+                sid = record_result(store, name, result, prov, report, self.device, session_name)
                 note += f"; recorded as session {sid}"
             except Exception as e:  # the result is still shown
                 note += f"; not recorded: {e}"
