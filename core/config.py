@@ -33,6 +33,9 @@ DATASETS = ("abs", "xor", "teacher", "gaussians", "breast_cancer")
 LOSSES = ("mse", "bce", "cross_entropy")
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "projected_gd")
 DTYPES = ("float32", "float64")
+# Upper bound of the real-valued knobs: 1e308 overflows a float32 tensor (3.4e38). A huge
+# learning rate is a fine way to watch a run diverge, so the bound only keeps the value a float32.
+LARGEST = 1e30
 
 
 # Initial weights beyond this overflow c_k = ||W_k||^2 - ||v_k||^2 in float32 (and are no experiment).
@@ -55,13 +58,13 @@ def spec(default, help: str, *, choices=None, minimum=None, maximum=None, above=
 
 @dataclass
 class ModelConfig:
-    inputs: int | None = spec(None, "input features (empty: taken from the dataset)", minimum=1)
+    inputs: int | None = spec(None, "input features (empty: taken from the dataset)", minimum=1, maximum=100_000)
     hidden: int = spec(2, "hidden neurons l", minimum=1, maximum=100_000)
-    outputs: int = spec(1, "outputs e (classes for cross_entropy)", minimum=1)
+    outputs: int = spec(1, "outputs e (classes for cross_entropy)", minimum=1, maximum=10_000)
     bias: bool = spec(True, "hidden bias b_k (part of W_k)")
     output_bias: bool = spec(False, "output bias (belongs to no neuron)")
     activation: str = spec("relu", "hidden activation", choices=ACTIVATIONS)
-    negative_slope: float = spec(0.01, "leaky_relu slope for z < 0", minimum=0.0)
+    negative_slope: float = spec(0.01, "leaky_relu slope for z < 0", minimum=0.0, maximum=LARGEST)
 
 
 @dataclass
@@ -86,7 +89,7 @@ class DataConfig:
     path: str | None = spec(None, "CSV or NPZ file: features and a target column")
     target: str | None = spec(None, "target column name (CSV header) or NPZ key; default: last column / 'y'")
     samples: int | None = spec(None, "number of samples (synthetic sets only; default per dataset)", minimum=1)
-    noise: float = spec(0.0, "noise added to synthetic targets / inputs (synthetic sets only)", minimum=0.0)
+    noise: float = spec(0.0, "noise added to synthetic targets / inputs (synthetic sets only)", minimum=0.0, maximum=LARGEST)
     test_fraction: float | None = spec(None, "held-out fraction (default: 0.3 for breast_cancer, else 0)", minimum=0.0, maximum=0.9)
     seed: int = spec(0, "random seed of the data (sampling, split, teacher)", minimum=0)
 
@@ -95,11 +98,11 @@ class DataConfig:
 class TrainConfig:
     loss: str = spec("mse", "loss", choices=LOSSES)
     optimizer: str = spec("gd", "optimizer", choices=OPTIMIZERS)
-    lr: float = spec(0.05, "learning rate", above=0.0)
+    lr: float = spec(0.05, "learning rate", above=0.0, maximum=LARGEST)
     steps: int = spec(2000, "training steps", minimum=1)
     batch_size: int | None = spec(None, "minibatch size for sgd, momentum, adam (empty: full batch)", minimum=1)
     momentum: float = spec(0.9, "momentum coefficient", minimum=0.0, maximum=0.999999)
-    weight_decay: float = spec(0.0, "L2 weight decay lambda", minimum=0.0)
+    weight_decay: float = spec(0.0, "L2 weight decay lambda", minimum=0.0, maximum=LARGEST)
     device: str = spec("auto", "auto | cpu | cuda | cuda:N", pattern=r"auto|cpu|cuda(:\d+)?", allowed="auto, cpu, cuda or cuda:N")
     dtype: str = spec("float32", "floating-point precision", choices=DTYPES)
     log_every: int = spec(10, "steps between snapshots", minimum=1)
@@ -160,7 +163,7 @@ def allowed_text(section: str, f: dataclasses.Field) -> str:
 
 def _fail(source: str, key: str, value, allowed: str) -> ConfigError:
     # JSON spells values as TOML does (true, "text", [1.0, 2]) and always on one line.
-    shown = json.dumps(value) if value is not None else "(empty)"
+    shown = json.dumps(value, default=str) if value is not None else "(empty)"  # str: TOML dates
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return ConfigError(f"{source}: {key} = {shown}: must be {allowed}")
@@ -328,11 +331,14 @@ def config_from_toml(text: str, source: str = "config", base: Path | None = None
     """`base`: the folder of the file the text came from, where a relative [data] path points."""
     try:
         data = tomllib.loads(text)
+        if base is not None:
+            data = resolve_paths(data, base)
+        return config_from_dict(data, source)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
-    if base is not None:
-        data = resolve_paths(data, base)
-    return config_from_dict(data, source)
+    except RecursionError:
+        # A file from elsewhere can nest arrays or inline tables thousands deep; ours nest 2.
+        raise ConfigError(f"{source}: not a relulab config: arrays or tables nested too deeply") from None
 
 
 def resolve_paths(data: dict, base: Path) -> dict:

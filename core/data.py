@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core.config import Config, ConfigError
+from core.memory import check_memory
 
 DEFAULT_SAMPLES = {"abs": 64, "xor": 200, "teacher": 256, "gaussians": 200}
 DEFAULT_INPUTS = {"abs": 1, "xor": 2, "teacher": 2, "gaussians": 2}
@@ -96,8 +97,13 @@ def _builtin(config: Config) -> tuple[np.ndarray, np.ndarray]:
 def _read_file(config: Config) -> tuple[np.ndarray, np.ndarray]:
     d = config.data
     path = Path(d.path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"[data] path = {d.path!r}: no such file (looked at {path.resolve()})")
+    shown = repr(d.path) if len(d.path) <= 80 else repr(d.path[:77] + "...")
+    try:
+        found = path.is_file()
+    except OSError as e:  # a name longer than the filesystem allows, a loop of links
+        raise ConfigError(f"[data] path = {shown}: cannot read it ({e.strerror or e})") from None
+    if not found:
+        raise ConfigError(f"[data] path = {shown}: no such file (looked at {path.resolve()})")
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as npz:
@@ -137,6 +143,8 @@ def _read_file(config: Config) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(f"[data] path = {d.path!r}: needs at least one feature column and one row")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ConfigError(f"[data] path = {d.path!r}: holds NaN or infinite values")
+    if len(y) != len(x):
+        raise ConfigError(f"[data] path = {d.path!r}: {len(x)} rows of features but {len(y)} targets")
     y = y.reshape(len(y), -1)
     if config.train.loss == "cross_entropy":
         y = y[:, 0].astype(np.int64)
@@ -146,15 +154,18 @@ def _read_file(config: Config) -> tuple[np.ndarray, np.ndarray]:
 def load_dataset(config: Config) -> Dataset:
     """Build the dataset of `config`, split and (for breast_cancer) standardised on the train part."""
     d, loss = config.data, config.train.loss
-    if not d.path:
-        check_memory(config)
+    if not d.path:  # sizes known before anything is drawn (a file is already read when they are)
+        check_memory(config, dataset_inputs(config), d.samples or DEFAULT_SAMPLES.get(d.name, 569))
     x, y = _read_file(config) if d.path else _builtin(config)
+    if d.path:
+        check_memory(config, x.shape[1], len(x))
     name = Path(d.path).name if d.path else d.name
     if config.model.inputs is not None and config.model.inputs != x.shape[1]:
         raise ConfigError(f"[model] inputs = {config.model.inputs}: the dataset {name} has {x.shape[1]} features; omit it or set {x.shape[1]}")
     if loss == "bce" and not np.all((y == 0) | (y == 1)):
         raise ConfigError(f"[train] loss = \"bce\": needs targets 0 or 1, but {name} has others")
     if loss == "cross_entropy":
+        y = _class_labels(y, name)
         if np.any(y < 0) or np.any(y >= config.model.outputs):
             raise ConfigError(f"[model] outputs = {config.model.outputs}: {name} has class labels up to {int(y.max())}; set outputs = {int(y.max()) + 1}")
     elif y.shape[1] != config.model.outputs:
@@ -173,6 +184,16 @@ def load_dataset(config: Config) -> Dataset:
 BREAST_CANCER_FEATURES = 30
 
 
+def _class_labels(y: np.ndarray, name: str) -> np.ndarray:
+    """Targets as the (n,) integer class labels cross_entropy needs, or a ConfigError."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or not np.all(np.equal(np.mod(y, 1), 0)):
+        raise ConfigError(f"[train] loss = \"cross_entropy\": needs one column of class labels 0, 1, ..., "
+                          f"but {name} has real-valued targets; use mse")
+    return y.astype(np.int64)
+
+
 def dataset_inputs(config: Config) -> int:
     """The number of input features, without building a built-in dataset (cheap for `check`)."""
     if config.data.path:
@@ -183,40 +204,6 @@ def dataset_inputs(config: Config) -> int:
                               f"{BREAST_CANCER_FEATURES} inputs; omit it or set {BREAST_CANCER_FEATURES}")
         return BREAST_CANCER_FEATURES
     return config.model.inputs or DEFAULT_INPUTS[config.data.name]
-
-
-def available_memory() -> int | None:
-    """Bytes of memory this process can still take (Linux MemAvailable; None where unknown)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def memory_estimate(config: Config) -> int:
-    """Bytes a synthetic dataset and one training step on it take, roughly: the float64 arrays
-    (inputs, targets, the split and standardised copies), the design matrix and targets on the
-    device, and the step's pre-activations, activations and their gradients."""
-    n = config.data.samples or DEFAULT_SAMPLES.get(config.data.name, 0)
-    d = dataset_inputs(config)
-    m = config.model
-    width = 4 if config.train.dtype == "float32" else 8
-    return n * ((d + m.outputs) * 8 * 3 + (d + 1 + m.outputs) * width + 4 * m.hidden * width)
-
-
-def check_memory(config: Config) -> None:
-    """Refuse, with the figure, a synthetic dataset that would not fit (before allocating it)."""
-    need, have = memory_estimate(config), available_memory()
-    if have is not None and need > have:
-        raise ConfigError(f"[data] samples = {config.data.samples}: needs about {need / 1e9:.1f} GB of memory "
-                          f"(data and one step's activations), {have / 1e9:.1f} GB is available")
 
 
 def data_fingerprint(config: Config) -> dict:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from core.config import Config
+from core.config import Config, ConfigError
 from core.snapshot import Params
 
 NORMAL_SCHEMES = ("xavier_normal", "kaiming_normal", "normal")
@@ -103,7 +103,11 @@ def initial_params(config: Config, inputs: int, seed: int | None = None) -> Para
     )
     p = {k: v[0] for k, v in raw.items()}
     if i.hidden_weight is not None:
-        p["hidden_weight"] = np.asarray(i.hidden_weight, np.float64).reshape(m.hidden, inputs)
+        given = np.asarray(i.hidden_weight, np.float64)
+        if given.shape != (m.hidden, inputs):
+            raise ConfigError(f"[init] hidden_weight: shape {' x '.join(map(str, given.shape))}; must be "
+                              f"{m.hidden} x {inputs} ([model] hidden x the data's {inputs} input(s))")
+        p["hidden_weight"] = given
     if i.hidden_bias_values is not None:
         p["hidden_bias"] = np.asarray(i.hidden_bias_values, np.float64)
     if i.output_weight is not None:

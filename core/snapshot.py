@@ -56,6 +56,13 @@ def count_text(n: int) -> str:
     return str(n) if n <= EXACT_LIMIT else f"2^{int(n).bit_length() - 1}"
 
 
+def _log2(value, neurons: int) -> int:
+    """A stored components_log2, which cannot exceed the number of neurons (one or two pieces each)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= neurons:
+        raise ValueError(f"components_log2 = {str(value)[:30]} is not between 0 and {neurons}")
+    return value
+
+
 @dataclass
 class Classification:
     """Where a parameter point sits in the invariant set H(c) (docs/science.md)."""
@@ -104,7 +111,7 @@ class Classification:
             v_sign=np.asarray(d["v_sign"], dtype=np.int8),
             signs=d["signs"],
             pathological=int(d["pathological"]),
-            components=int(d["components"]) if d.get("components") is not None else 2 ** int(d["components_log2"]),
+            components=int(d["components"]) if d.get("components") is not None else 2 ** _log2(d["components_log2"], len(d["c"])),
             effective_components=int(d["effective_components"]),
             split_sign=None if d.get("split_sign") is None else np.asarray(d["split_sign"], dtype=np.int8),
             topological_only=bool(d.get("topological_only", False)),

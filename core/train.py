@@ -388,7 +388,6 @@ class Trainer:
         steps = np.array([p[0] for p in pending], dtype=np.int64)
         hops = [Hop(int(steps[i]), int(k), float(before_c[i, k]), float(c[i, k]), int(sign_before[i, k]),
                     int(sign_after[i, k])) for i, k in zip(*np.nonzero(hopped))]
-        self.hops.extend(hops)
         return SnapshotBatch(
             step=steps, loss=scalars["train_loss"], test_loss=scalars.get("test_loss"),
             accuracy=scalars.get("train_accuracy"), test_accuracy=scalars.get("test_accuracy"),
@@ -485,6 +484,10 @@ class Trainer:
                                 self.hops = [h for h in self.hops if h.step <= kept]
                                 batch = batch.head(good)
                                 self.sweep.w = last_good if last_good is not None else self.sweep.w
+                            # The run's hops are those of the snapshots it hands out: a diverged
+                            # batch's tail (NaN weights flip signs at random) is neither recorded
+                            # nor counted, so report, store and console agree.
+                            self.hops.extend(batch.hops)
                             if len(batch):
                                 yield batch
                             if self.status == "diverged":

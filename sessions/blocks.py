@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core import strict_json
 from core.snapshot import Snapshot, SnapshotBatch
 
 BLOCK = 128
@@ -198,8 +199,8 @@ def encode_signs(signs: list[str]) -> str:
 
 def decode_signs(text: str, count: int) -> list[str]:
     try:
-        runs = json.loads(text)
-    except ValueError:
+        runs = strict_json.loads(text, max_depth=2)  # [[index, signs], ...]
+    except (ValueError, TypeError):
         raise BlockError("sign vectors are not valid JSON") from None
     ok = isinstance(runs, list) and all(
         isinstance(r, list) and len(r) == 2 and isinstance(r[0], int) and isinstance(r[1], str) for r in runs

@@ -29,6 +29,14 @@ BUSY_TIMEOUT = 30.0
 class StoreError(UserError):
     """A fault of the session store or of a session file; the message is one line."""
 
+    LONGEST = 400  # characters: SQLite quotes whole table definitions from a damaged file
+
+    def __init__(self, message: str):
+        line = " ".join(str(message).split())
+        if len(line) > self.LONGEST:
+            line = line[: self.LONGEST - 3] + "..."
+        super().__init__(line)
+
 
 TABLES = {
     # One row per session. `last` is the newest snapshot's scalars (JSON) so `list` never has to
@@ -171,13 +179,20 @@ ID_BYTES = 4  # 8 hex characters; commands accept any unique prefix
 class Database:
     """A store's database file: one connection per thread, faults as one StoreError line."""
 
-    def __init__(self, store_path: Path):
+    def __init__(self, store_path: Path, readonly: bool = False):
         self.store_path = store_path
         self.path = store_path / DB_NAME
+        self.readonly = readonly  # list / show / csv / export: never write, so a read-only store or a full disk still reads
+        self.immutable = False  # read-only, and SQLite may not even make its shared-memory file
         self._local = threading.local()
 
     def connect(self) -> sqlite3.Connection:
         """A new connection of its own (the writer thread and its checkpointer each hold one)."""
+        if self.readonly:
+            try:
+                return self._connect_readonly()
+            except sqlite3.Error as e:
+                raise StoreError(self.describe(e, "cannot open the session store")) from None
         try:
             conn = connect(self.path)
             # Snapshot blocks are blobs of tens of kB: large pages mean fewer overflow pages to
@@ -190,6 +205,27 @@ class Database:
             return conn
         except sqlite3.Error as e:
             raise StoreError(self.describe(e, "cannot open the session store")) from None
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        conn = connect(self.uri(), uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # A WAL database on a read-only disk: SQLite cannot make the shared-memory file it
+            # reads through. With no -wal file beside it, the database file holds every commit
+            # and no writer can be at work (it would need that file), so it is read as it is.
+            conn.close()
+            if Path(f"{self.path}-wal").exists():
+                raise
+            self.immutable = True
+            conn = connect(self.uri(), uri=True)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def uri(self) -> str:
+        """The database as an SQLite URI, opened the way this Database opens it (for ATTACH)."""
+        uri = self.path.resolve().as_uri()
+        return uri + ("?mode=ro&immutable=1" if self.immutable else "?mode=ro" if self.readonly else "")
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (sqlite3 connections are not shared between threads here)."""
@@ -244,7 +280,7 @@ class Database:
         db = self.conn()
         what = str(self.path)
         with self.errors("cannot open the session store"):
-            if check_ours(db, what):
+            if check_ours(db, what) or self.readonly:
                 return
             db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # lets delete hand space back; only on an empty file
             db.execute("PRAGMA journal_mode = WAL")

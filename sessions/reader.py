@@ -9,18 +9,19 @@ from __future__ import annotations
 import dataclasses
 
 import io
-import json
+import math
 import sqlite3
 from typing import Any, Iterator
 
 import numpy as np
 
+from core import strict_json
 from core.config import config_from_toml
 from core.errors import UserError
 from core.snapshot import Classification, Hop, Params, Snapshot
-from sessions.blocks import BLOCK, NEURON, SCALARS, BlockError, Columns, decode, decode_summaries, downsample
+from sessions.blocks import BLOCK, DTYPES, NEURON, SCALARS, BlockError, Columns, decode, decode_summaries, downsample
 from sessions.db import Database, StoreError
-from sessions.info import SessionInfo, info_from_row
+from sessions.info import MAX_FEATURES, SessionInfo, info_from_row
 
 REPLAY_BATCH = 8  # blocks per query while replaying
 # A downsampled series reads every snapshot while there are at most this many (snapshot, neuron)
@@ -29,11 +30,44 @@ RAW_CELLS = 8_000_000
 
 
 def load_npy(data: bytes, what: str) -> np.ndarray:
-    """An array from .npy bytes, never unpickling anything."""
+    """An array from .npy bytes, never unpickling anything, and never allocating more than the
+    bytes hold: the header's declared shape is checked against the data's length first (a file
+    from elsewhere may declare 10^12 elements in a few bytes)."""
+    from numpy.lib import format as npy
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise StoreError(f"{what}: not an array (no bytes)")
+    stream = io.BytesIO(data)
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise StoreError(f"{what}: not a plain numeric array ({e})") from None
+        version = npy.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npy.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f".npy format version {version[0]}.{version[1]}")
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise StoreError(f"{what}: not a plain numeric array ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None:
+        raise StoreError(f"{what}: holds {dtype} values, not plain numbers")
+    if any(n < 0 for n in shape):
+        raise StoreError(f"{what}: damaged array: its header declares shape {shape}")
+    declared = math.prod(shape) * dtype.itemsize
+    available = len(data) - stream.tell()
+    if declared != available:
+        raise StoreError(f"{what}: damaged array: its header declares shape {shape} "
+                         f"({declared:,} bytes) but {available:,} bytes follow")
+    flat = np.frombuffer(data, dtype=dtype, offset=stream.tell())
+    return flat.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _classification(text: str | None) -> Classification | None:
+    if text is None:
+        return None
+    value = strict_json.loads(text)
+    if not isinstance(value, dict):
+        raise TypeError("a classification is not a JSON object")
+    return Classification.from_dict(value)
 
 
 class Session:
@@ -44,15 +78,28 @@ class Session:
         self.id: str = row["id"]
         self.info: SessionInfo = info_from_row(row)
         where = f"session {self.id}"
+        if self.info.damaged:
+            raise StoreError(f"{where} is damaged ({self.info.damaged}); "
+                             f"'relulab sessions delete {self.id}' removes it")
         try:
             self.config = config_from_toml(row["config"], where) if row["config"] else None
-            self.environment: dict = json.loads(row["environment"])
-            self.initial = Classification.from_dict(json.loads(row["initial"])) if row["initial"] else None
-            self.final = Classification.from_dict(json.loads(row["final"])) if row["final"] else None
+            self.environment: dict = strict_json.loads(row["environment"])
+            if not isinstance(self.environment, dict):
+                raise TypeError("environment is not a JSON object")
+            self.initial = _classification(row["initial"])
+            self.final = _classification(row["final"])
+            for field in ("inputs", "outputs"):
+                value = row[field]
+                if value is not None and not (isinstance(value, int) and 1 <= value <= MAX_FEATURES):
+                    raise ValueError(f"{field} = {str(value)[:30]} is not a count up to {MAX_FEATURES:,}")
+            if row["array_dtype"] not in (None, *DTYPES):
+                raise ValueError(f"array_dtype = {str(row['array_dtype'])[:20]!r}")
+            if not isinstance(row["notes"], str):
+                raise TypeError("notes are not text")
         except UserError as e:
             raise StoreError(f"{where}: stored config is not valid: {e}") from None
-        except (ValueError, KeyError, TypeError) as e:
-            raise StoreError(f"{where}: stored metadata is damaged ({e})") from None
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
+            raise StoreError(f"{where} is damaged ({e}); 'relulab sessions delete {self.id}' removes it") from None
         self.notes: str = row["notes"]
         self.hidden: int | None = row["hidden"]
         self.inputs: int | None = row["inputs"]
@@ -285,6 +332,6 @@ class Session:
 
     def json(self, name: str) -> Any:
         try:
-            return json.loads(self._result(name, "json"))
-        except ValueError as e:
+            return strict_json.loads(self._result(name, "json"))
+        except (ValueError, UnicodeDecodeError) as e:
             raise StoreError(f"session {self.id}: result {name!r} is not valid JSON ({e})") from None

@@ -7,12 +7,12 @@ reaches the user as one StoreError line naming the store.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from pathlib import Path
 
+from core import strict_json
 from core.config import Config, config_to_toml, summary
 from sessions import liveness
 from sessions.db import TABLES, Database, StoreError
@@ -31,19 +31,29 @@ def default_store_path() -> Path:
     return Path(platformdirs.user_data_dir("relulab")) / "sessions"
 
 
-def open_store(path: str | os.PathLike | None = None) -> "Store":
-    """The store named by `path` (--store), else $RELULAB_STORE, else the user data directory."""
+def open_store(path: str | os.PathLike | None = None, readonly: bool = False) -> "Store":
+    """The store named by `path` (--store), else $RELULAB_STORE, else the user data directory.
+    `readonly` for commands that only read: they then work on a read-only store or a full disk."""
     chosen = path or os.environ.get("RELULAB_STORE") or default_store_path()
-    return Store(chosen)
+    return Store(chosen, readonly=readonly)
 
 
 class Store:
     """A directory of recorded sessions. Safe to use from several threads and processes."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, readonly: bool = False):
         self.path = Path(path).expanduser()
-        self.db = Database(self.path)
+        self.db = Database(self.path, readonly=readonly)
         self.db_path = self.db.path
+        self.empty = False  # a read-only store that has no database yet: nothing to read
+        if readonly:
+            self.empty = not self.db_path.is_file()
+            existing = next(p for p in (self.path, *self.path.parents) if p.exists())
+            if not existing.is_dir():
+                raise StoreError(f"{self.path}: cannot open the session store: {existing} is not a directory")
+            if not self.empty:
+                self.db.init_schema()
+            return
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -86,7 +96,7 @@ class Store:
                 "inputs, outputs, writer_host, writer_pid, writer_token, heartbeat) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, name, kind, time.time(), config_to_toml(config) if config is not None else None,
-                 (summary(config) if config else ""), json.dumps(env, default=str), json.dumps(_clean_tags(tags)), hidden,
+                 (summary(config) if config else ""), strict_json.dumps(env), strict_json.dumps(_clean_tags(tags)), hidden,
                  inputs, outputs, liveness.this_host(), pid, liveness.process_token(pid), time.time()),
             )
         # Per-neuron series keep the run's precision: a float32 run's c_k has no more digits than
@@ -144,13 +154,16 @@ class Store:
         """Add (or remove) tags; returns the session's tags afterwards."""
         session_id = self.resolve(id_or_prefix)
         with self.db.transaction("cannot tag") as db:
-            current = json.loads(db.execute("SELECT tags FROM sessions WHERE id = ?", (session_id,)).fetchone()[0])
+            try:
+                current = strict_json.loads(db.execute("SELECT tags FROM sessions WHERE id = ?", (session_id,)).fetchone()[0])
+            except (ValueError, TypeError):
+                current = []  # a damaged tag list: the new tags replace it
             wanted = _clean_tags(tags)
             if remove:
                 current = [t for t in current if t not in wanted]
             else:
                 current += [t for t in wanted if t not in current]
-            db.execute("UPDATE sessions SET tags = ? WHERE id = ?", (json.dumps(current), session_id))
+            db.execute("UPDATE sessions SET tags = ? WHERE id = ?", (strict_json.dumps(current), session_id))
         return current
 
     def note(self, id_or_prefix: str, text: str, replace: bool = False) -> str:
@@ -166,6 +179,8 @@ class Store:
 
     def list(self, tag: str | None = None, status: str | None = None) -> list[SessionInfo]:
         """Sessions newest first, optionally only those with a tag and/or a status."""
+        if self.empty:
+            return []
         with self.db.errors("cannot list sessions"):
             rows = self.db.conn().execute(f"SELECT {INFO_COLUMNS} FROM sessions ORDER BY created DESC, id").fetchall()
         infos = [info_from_row(r) for r in rows]
@@ -174,6 +189,8 @@ class Store:
     def resolve(self, id_or_prefix: str) -> str:
         """The full id of a session given a unique id prefix (or its exact name)."""
         text = str(id_or_prefix).strip()
+        if self.empty:
+            raise StoreError(f"no session {text!r} in {self.path} ('relulab sessions list' shows the ids)")
         with self.db.errors("cannot look up sessions"):
             db = self.db.conn()
             matches = []
@@ -215,7 +232,10 @@ class Store:
             try:
                 wanted = check_name(name)
             except StoreError:
-                wanted = f"imported {name}"
+                # Not a name this store would accept (only hex digits, control characters, too
+                # long): kept readable, with what cannot be printed as '?'.
+                shown = "".join(ch if ch.isprintable() else "?" for ch in str(name))
+                wanted = f"imported {shown}"[:200].strip()
             with self.db.errors("cannot look up sessions"):
                 clash = self.db.conn().execute("SELECT 1 FROM sessions WHERE name = ? AND id != ?",
                                                (wanted, session_id)).fetchone()

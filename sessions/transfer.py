@@ -11,24 +11,26 @@ allow_pickle=False) while it is copied inside one transaction, so a bad file add
 from __future__ import annotations
 
 import csv
-import json
-import math
+import glob
+import hashlib
 import os
 import re
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core import strict_json
 from core.config import config_from_toml
 from core.errors import UserError
 from core.snapshot import Classification
 from sessions import db as schema
-from sessions.blocks import BLOCK, DTYPES, SCALARS, BlockError, decode, summary_size
+from sessions.blocks import BLOCK, DTYPES, SCALARS, BlockError, decode, decode_summaries, summaries, summary_size
 from sessions.reader import Session, load_npy
 from sessions.db import Database, StoreError
-from sessions.info import INFO_COLUMNS, KINDS, STATUSES, live_status
+from sessions.info import INFO_COLUMNS, KINDS, MAX_FEATURES, MAX_HIDDEN, STATUSES, info_from_row, is_time, live_status
 from sessions.writer import PARAM_NAMES
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -36,20 +38,57 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # -- export ---------------------------------------------------------------------------------------
 
+# Only in export files: the SHA-256 of everything else in the file (see content_checksum), so a
+# file damaged on the way (a flipped bit in a number) is refused instead of imported.
+EXPORT_TABLE = "CREATE TABLE export (checksum TEXT NOT NULL)"
+# Every table in a fixed row order; hops have no key, so their order is the order in the file.
+CHECKSUM_ORDER = {
+    "sessions": "id", "blocks": "session, block", "block_data": "session, block", "hops": "rowid",
+    "checkpoints": "session, step, name", "results": "session, name",
+}
+
+
+def content_checksum(db: sqlite3.Connection, schema_name: str = "main") -> str:
+    """SHA-256 over every value of every table, each with its type, in a fixed order."""
+    digest = hashlib.sha256()
+    for table, order in CHECKSUM_ORDER.items():
+        digest.update(f"table {table}\n".encode())
+        cursor = db.execute(f"SELECT * FROM {schema_name}.{table} ORDER BY {order}")
+        for row in cursor:
+            for value in row:
+                digest.update(_value_bytes(value))
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _value_bytes(value) -> bytes:
+    if value is None:
+        return b"N;"
+    if isinstance(value, int):
+        return b"I%d;" % value
+    if isinstance(value, float):
+        return b"F" + value.hex().encode() + b";"
+    if isinstance(value, str):
+        value = value.encode("utf-8", "surrogatepass")
+        return b"S%d:" % len(value) + value
+    return b"B%d:" % len(value) + bytes(value)
+
 
 def export_session(database: Database, session_id: str, path: Path) -> Path:
     """Copy one session into a new single-file database at `path` (replaced atomically)."""
     if path.is_dir():
         raise StoreError(f"{path}: is a directory; give the export a file name")
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    _remove_stale_partials(path)
     try:
         partial.unlink(missing_ok=True)
-        db = schema.connect(partial)
+        db = schema.connect(partial.resolve().as_uri(), uri=True)
     except (OSError, sqlite3.Error) as e:
         raise StoreError(f"{path}: cannot write the export: {getattr(e, 'strerror', None) or e}") from None
     try:
         db.execute("PRAGMA journal_mode = DELETE")  # one file, no -wal beside it
-        db.execute("ATTACH DATABASE ? AS store", (str(database.path),))
+        database.conn()  # opens the store the way it can be opened (read-only, or even immutable)
+        db.execute("ATTACH DATABASE ? AS store", (database.uri(),))
         db.execute("BEGIN")  # one read snapshot of the store, even while the session is recorded
         schema.create_tables(db)
         for table in schema.TABLES:
@@ -63,15 +102,40 @@ def export_session(database: Database, session_id: str, path: Path) -> Path:
         # The copy has no writer: a run exported while recording arrives as interrupted.
         db.execute("UPDATE main.sessions SET status = ?, writer_pid = NULL, writer_token = NULL WHERE id = ?",
                    ("interrupted" if status == "running" else status, session_id))
+        db.execute(EXPORT_TABLE)
+        db.execute("INSERT INTO main.export (checksum) VALUES (?)", (content_checksum(db),))
         db.execute("COMMIT")
         db.execute("DETACH DATABASE store")
         db.close()
         os.replace(partial, path)
     except (OSError, sqlite3.Error) as e:
         db.close()
-        partial.unlink(missing_ok=True)
+        for leftover in (partial, partial.with_name(partial.name + "-journal")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:
+                pass
         raise StoreError(f"{path}: cannot write the export: {getattr(e, 'strerror', None) or e}") from None
     return path
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Remove what an export to `path` killed halfway left behind (its process is gone)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.partial*"):
+        pid = stale.name[len(path.name) + 2:].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # another export to the same name is under way
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 # -- import ---------------------------------------------------------------------------------------
@@ -81,14 +145,20 @@ def import_session(database: Database, path: Path) -> str:
     """Validate the export file at `path` and add its session to `database`; returns the id it got."""
     what = str(path)
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_MAGIC))
+        # O_NONBLOCK: opening a named pipe must not wait for a writer; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise StoreError(f"{what}: no such file") from None
-    except IsADirectoryError:
-        raise StoreError(f"{what}: is a directory, not a session export") from None
     except OSError as e:
         raise StoreError(f"{what}: cannot read: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StoreError(f"{what}: not a regular file (a directory, pipe or device), so not a session export")
+        head = os.read(fd, len(SQLITE_MAGIC))
+    except OSError as e:
+        raise StoreError(f"{what}: cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
     if head != SQLITE_MAGIC:
         raise StoreError(f"{what}: not a relulab session export (it is not an SQLite file)")
     try:
@@ -112,7 +182,10 @@ def _check_file(src: sqlite3.Connection, what: str) -> None:
     if problems != ["ok"]:
         raise StoreError(f"{what}: damaged or truncated session export ({problems[0]})")
     objects = {(r[0], r[1]) for r in src.execute("SELECT type, name FROM sqlite_master") if not r[1].startswith("sqlite_autoindex_")}
-    expected = {("table", t) for t in schema.TABLES} | {("index", i) for i in schema.INDEXES}
+    expected = {("table", t) for t in schema.TABLES} | {("index", i) for i in schema.INDEXES} | {("table", "export")}
+    if ("table", "export") not in objects and objects | {("table", "export")} == expected:
+        raise StoreError(f"{what}: an export without a checksum (written before relulab checked exports); "
+                         f"export the session again from its store")
     if objects != expected:
         extra = sorted(f"{t} {n}" for t, n in objects - expected)
         raise StoreError(f"{what}: not a relulab session export (unexpected contents: {', '.join(extra) or 'tables missing'})")
@@ -126,6 +199,9 @@ def _check_file(src: sqlite3.Connection, what: str) -> None:
     count = src.execute("SELECT count(*) FROM sessions").fetchone()[0]
     if count != 1:
         raise StoreError(f"{what}: a session export holds exactly one session; this file holds {count}")
+    stamped = src.execute("SELECT checksum FROM export").fetchall()
+    if len(stamped) != 1 or stamped[0][0] != content_checksum(src):
+        raise StoreError(f"{what}: damaged session export: its contents do not match the checksum written with it")
 
 
 def _fail(what: str, problem: str) -> StoreError:
@@ -148,7 +224,7 @@ def _check_session(row: sqlite3.Row, what: str) -> dict:
         if optional and s[field] is None:
             return None
         try:
-            value = json.loads(s[field])
+            value = strict_json.loads(s[field])
         except (TypeError, ValueError):
             value = None
         need(isinstance(value, kind), field)
@@ -157,16 +233,16 @@ def _check_session(row: sqlite3.Row, what: str) -> dict:
     need(isinstance(s["id"], str) and re.fullmatch(r"[0-9a-f]{1,32}", s["id"]) is not None, "id")
     need(s["kind"] in KINDS, "kind")
     need(s["status"] in STATUSES, "status")
-    need(isinstance(s["created"], (int, float)) and math.isfinite(s["created"]), "created")
+    need(is_time(s["created"]), "created")
     for field in ("ended", "heartbeat"):
-        opt(field, (int, float))
+        need(s[field] is None or is_time(s[field]), field)
     for field in ("name", "config", "error", "writer_host", "last"):
         opt(field, str)
     for field in ("summary", "notes"):
         need(isinstance(s[field], str), field)
-    for field in ("hidden", "inputs", "outputs"):
+    for field, largest in (("hidden", MAX_HIDDEN), ("inputs", MAX_FEATURES), ("outputs", MAX_FEATURES)):
         opt(field, int)
-        need(s[field] is None or s[field] >= 1, field)
+        need(s[field] is None or 1 <= s[field] <= largest, field)
     need(isinstance(s["snapshots"], int) and s["snapshots"] >= 0, "snapshots")
     need(s["array_dtype"] is None or s["array_dtype"] in DTYPES, "array_dtype")
     json_field("environment", dict)
@@ -188,6 +264,9 @@ def _check_session(row: sqlite3.Row, what: str) -> dict:
     s["writer_pid"] = s["writer_token"] = None  # that process lives on another machine, if at all
     if s["status"] == "running":
         s["status"] = "interrupted"
+    damaged = info_from_row(s).damaged  # what `sessions list` will need of the row
+    if damaged:
+        raise _fail(what, damaged)
     return s
 
 
@@ -195,11 +274,17 @@ def _copy(src: sqlite3.Connection, database: Database, what: str) -> str:
     session = _check_session(src.execute("SELECT * FROM sessions").fetchone(), what)
     old_id = session["id"]
     with database.transaction(f"cannot import {what}") as db:
-        clash = db.execute("SELECT created, writer_host FROM sessions WHERE id = ?", (old_id,)).fetchone()
-        if clash is not None:
-            if tuple(clash) == (session["created"], session["writer_host"]):
-                raise StoreError(f"{what}: session {old_id} is already in this store")
-            session["id"] = database.new_id(db)  # a different session that drew the same id
+        same = db.execute("SELECT id FROM sessions WHERE created = ? AND writer_host IS ? AND kind = ?",
+                          (session["created"], session["writer_host"], session["kind"])).fetchone()
+        if same is not None:
+            raise StoreError(f"{what}: this session is already in this store (as {same[0]})")
+        # An id of another form (one character, or a prefix of ids here) could never be told
+        # apart from others by `show` or `delete`: such a session, or one whose id is taken,
+        # gets a new id of the usual form.
+        odd = re.fullmatch(f"[0-9a-f]{{{2 * schema.ID_BYTES}}}", old_id) is None
+        if odd or db.execute("SELECT 1 FROM sessions WHERE id = ? OR id LIKE ? OR ? LIKE id || '%'",
+                             (old_id, old_id + "%", old_id)).fetchone():
+            session["id"] = database.new_id(db)
         new_id = session["id"]
         cols = schema.columns(db, "sessions")
         db.execute(f"INSERT INTO sessions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -242,6 +327,10 @@ def _copy_blocks(src: sqlite3.Connection, db: sqlite3.Connection, session: dict,
             raise _fail(what, f"{where}: steps out of order")
         if not isinstance(r["summary"], bytes) or len(r["summary"]) != size:
             raise _fail(what, f"{where}: summary has the wrong size")
+        stored = decode_summaries([r["summary"]], hidden, dtype)
+        computed = decode_summaries([summaries(cols, count)[0]], hidden, dtype)
+        if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(stored, computed)):
+            raise _fail(what, f"{where}: summary does not match the snapshots")
         last_step = int(steps[-1])
         total += count
         db.execute("INSERT INTO blocks (session, block, count, step_first, step_last, summary) VALUES (?, ?, ?, ?, ?, ?)",
@@ -276,7 +365,7 @@ def _copy_rest(src: sqlite3.Connection, db: sqlite3.Connection, old_id: str, new
             _check_array(r["data"], where)
         else:
             try:
-                json.loads(r["data"])
+                strict_json.loads(r["data"])
             except (TypeError, ValueError):
                 raise StoreError(f"{where}: not valid JSON") from None
         db.execute("INSERT INTO results (session, name, kind, data) VALUES (?, ?, ?, ?)",
@@ -286,9 +375,7 @@ def _copy_rest(src: sqlite3.Connection, db: sqlite3.Connection, old_id: str, new
 def _check_array(data: Any, what: str) -> None:
     if not isinstance(data, bytes):
         raise StoreError(f"{what}: not an array")
-    array = load_npy(data, what)  # allow_pickle=False: a pickle inside is refused, never run
-    if array.dtype.kind not in "biuf":
-        raise StoreError(f"{what}: holds {array.dtype} values, not numbers")
+    load_npy(data, what)  # plain numbers only, sized by the bytes present; a pickle is refused, never run
 
 
 # -- CSV ------------------------------------------------------------------------------------------
@@ -296,19 +383,22 @@ def _check_array(data: Any, what: str) -> None:
 
 def write_csv(session: "Session", directory: Path, max_points: int | None = None) -> list[Path]:
     """The session's series as CSV in `directory`: <id>_series.csv (step and the scalar series)
-    and <id>_c.csv, <id>_v.csv, <id>_w_norm.csv (step and one column per neuron)."""
+    and <id>_c.csv, <id>_v.csv, <id>_w_norm.csv (step and one column per neuron).
+
+    Each file is written under a temporary name and renamed when all four are complete, so a
+    full disk or a kill leaves no half-written CSV behind."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreError(f"{directory}: cannot create the directory: {e.strerror or e}") from None
     hidden = session.hidden or 0
     paths = {name: directory / f"{session.id}_{name}.csv" for name in ("series", "c", "v", "w_norm")}
+    partial = {name: p.with_name(f".{p.name}.{os.getpid()}.partial") for name, p in paths.items()}
     digits = "%.9g" if session.dtype == "<f4" else "%.17g"
+    files: dict = {}
     try:
-        files = {name: open(p, "w", newline="", encoding="utf-8") for name, p in paths.items()}
-    except OSError as e:
-        raise StoreError(f"{directory}: cannot write: {e.strerror or e}") from None
-    try:
+        for name, p in partial.items():
+            files[name] = open(p, "w", newline="", encoding="utf-8")
         series = csv.writer(files["series"])
         series.writerow(("step",) + SCALARS)
         for name in ("c", "v", "w_norm"):
@@ -324,11 +414,23 @@ def write_csv(session: "Session", directory: Path, max_points: int | None = None
             for name, values in neuron.items():
                 table = np.column_stack([steps.astype(np.float64), values.astype(np.float64)])
                 np.savetxt(files[name], table, delimiter=",", fmt=["%d"] + [digits] * hidden)
+        while files:
+            files.popitem()[1].close()  # close() writes the last buffer: it can fail too
+        for name, p in partial.items():
+            os.replace(p, paths[name])
     except OSError as e:
-        raise StoreError(f"{directory}: cannot write: {e.strerror or e}") from None
+        raise StoreError(f"{directory}: cannot write the CSV files: {e.strerror or e}") from None
     finally:
         for f in files.values():
-            f.close()
+            try:
+                f.close()
+            except OSError:
+                pass  # the error that brought us here is the one to report
+        for p in partial.values():
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass
     return list(paths.values())
 
 

@@ -22,7 +22,6 @@ stays intact.
 from __future__ import annotations
 
 import atexit
-import json
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from core import strict_json
 from core.invariants import count_pathological
 from core.snapshot import Classification, Hop, Params, Snapshot, SnapshotBatch
 from sessions.blocks import BLOCK, Columns, encode, encode_blocks
@@ -41,6 +41,10 @@ FINAL_STATUSES = ("completed", "interrupted", "diverged", "failed")
 PARAM_NAMES = ("hidden_weight", "hidden_bias", "output_weight", "output_bias")
 PACK = 2 * BLOCK  # snapshots packed at a time: few enough to be still in the CPU cache
 ROWS_PER_INSERT = 64  # blocks per INSERT statement (10 values each; SQLite allows 32,766)
+# Disk space held back for marking a session `failed` when the disk fills up: the status update
+# writes a few 64 KiB pages to the log, and a full disk has no room for even one.
+RESERVE_NAME = "space-reserve"
+RESERVE_BYTES = 1 << 20
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -65,7 +69,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 def last_scalars(s: Snapshot) -> str:
     """The newest snapshot's numbers for `sessions list`, as JSON."""
-    return json.dumps({
+    return strict_json.dumps({  # a diverged run's NaN loss is stored as null
         "step": int(s.step), "loss": float(s.loss),
         "test_loss": None if s.test_loss is None else float(s.test_loss),
         "accuracy": None if s.accuracy is None else float(s.accuracy),
@@ -100,6 +104,8 @@ class SessionWriter:
         self._last: Snapshot | None = None  # newest snapshot in an encoded block
         self._encoded = 0  # snapshots in encoded blocks: what the next commit will hold
         self._commit_lock = threading.Lock()  # one transaction at a time on self._db, in order
+        self._reserve = database.store_path / RESERVE_NAME
+        self._keep_reserve()
         self._db = database.connect()
         self._db.execute("PRAGMA wal_autocheckpoint = 0")  # done by the writer thread, see _run
         self._count = 0  # snapshots committed
@@ -149,14 +155,14 @@ class SessionWriter:
             self._extra_hops.extend(hops)
 
     def set_initial(self, classification: Classification) -> None:
-        self._write("UPDATE sessions SET initial = ? WHERE id = ?", (json.dumps(classification.to_dict()), self.id))
+        self._write("UPDATE sessions SET initial = ? WHERE id = ?", (strict_json.dumps(classification.to_dict()), self.id))
 
     def put_array(self, name: str, array: np.ndarray) -> None:
         """A named result (sweeps, experiments), stored as .npy bytes."""
         self._put(name, "array", npy_bytes(array))
 
     def put_json(self, name: str, obj: Any) -> None:
-        self._put(name, "json", json.dumps(obj).encode())
+        self._put(name, "json", strict_json.dumps(obj).encode())
 
     def flush(self) -> None:
         """Commit everything recorded so far, now, in this thread."""
@@ -180,7 +186,7 @@ class SessionWriter:
         atexit.unregister(self._at_exit)
         try:
             self.flush()
-            final_json = json.dumps(final.to_dict()) if final is not None else None
+            final_json = strict_json.dumps(final.to_dict()) if final is not None else None
             self._write(
                 "UPDATE sessions SET status = ?, ended = ?, final = coalesce(?, final), error = coalesce(?, error) "
                 "WHERE id = ?",
@@ -386,10 +392,24 @@ class SessionWriter:
         """Describe a database error, and mark the session failed if the database still lets us."""
         error = self.database.describe(e, f"session {self.id}: could not save")
         error = StoreError(f"{error}; the {self._count} snapshots saved before are intact")
+        mark = "UPDATE sessions SET status = 'failed', ended = ?, error = ? WHERE id = ?"
         try:
-            self._db.execute(
-                "UPDATE sessions SET status = 'failed', ended = ?, error = ? WHERE id = ?", (time.time(), str(error), self.id)
-            )
+            self._db.execute(mark, (time.time(), str(error), self.id))
         except sqlite3.Error:
-            pass  # a full disk may refuse even this; the dead writer then reads as interrupted
+            # A full disk: give back the reserve kept for this moment, then try once more.
+            try:
+                self._reserve.unlink(missing_ok=True)
+                self._db.execute(mark, (time.time(), str(error), self.id))
+            except (OSError, sqlite3.Error):
+                pass  # still refused: the dead writer then reads as interrupted
         return error
+
+    def _keep_reserve(self) -> None:
+        """Hold RESERVE_BYTES of disk in a file beside the store, so that when the disk fills up
+        there is room left to mark the session `failed` with the reason."""
+        try:
+            if not self._reserve.exists() or self._reserve.stat().st_size < RESERVE_BYTES:
+                with open(self._reserve, "wb") as f:
+                    f.write(bytes(RESERVE_BYTES))  # real bytes, not a sparse file: the space is taken
+        except OSError:
+            pass  # a disk already full; the session is recorded all the same

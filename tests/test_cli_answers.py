@@ -146,9 +146,9 @@ def test_small_counts_stay_exact(capsys):
     ('[model]\nhiden = 3\n', "unknown key [model] hiden"),
 ])
 def test_contradictory_or_unreachable_values_are_one_line(tmp_path, capsys, monkeypatch, toml, match):
-    import core.data
+    import core.memory
 
-    monkeypatch.setattr(core.data, "available_memory", lambda: 8 << 30)  # the same answer on every machine
+    monkeypatch.setattr(core.memory, "available_memory", lambda: 8 << 30)  # the same answer on every machine
     config = write(tmp_path / "c.toml", toml)
     one_line_error(capsys, "run", config, "--no-save", "--steps", "3", match=match)
 

@@ -149,7 +149,8 @@ def test_bad_stores(tmp_path, capsys):
     fails(capsys, "list", "--store", str(newer), match="newer relulab")
 
     (tmp_path / "file").write_text("x")
-    fails(capsys, "list", "--store", str(tmp_path / "file" / "store"), match="cannot create")
+    fails(capsys, "list", "--store", str(tmp_path / "file" / "store"), match="is not a directory")
+    fails(capsys, "tag", "x", "t", "--store", str(tmp_path / "file" / "store"), match="cannot create")
 
     truncated = tmp_path / "truncated"
     store = Store(truncated)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+from core import strict_json
 import time
 
 from lab.cli.flags import add_schema_flag, add_set_argument, apply_flags
@@ -33,6 +33,7 @@ def add_parser(subparsers) -> None:
 def check_report(config, samples: int) -> dict:
     """Everything `check` prints, as a JSON-ready dict."""
     from core.data import dataset_inputs
+    from core.memory import check_memory
     from core.init import initial_params
     from core.invariants import classify_params
     from core.probability import obstruction
@@ -40,6 +41,7 @@ def check_report(config, samples: int) -> dict:
 
     m, i = config.model, config.init
     inputs = dataset_inputs(config)
+    check_memory(config, inputs, samples=0)  # one network's weights, before they are drawn
     prob = obstruction(i.scheme, inputs, m.hidden, m.outputs, bias=m.bias, hidden_bias=i.hidden_bias,
                        samples=samples, seed=i.seed, activation=m.activation)
     sample = classify_params(initial_params(config, inputs), m.activation)
@@ -75,7 +77,7 @@ def run_check(args: argparse.Namespace) -> int:
     report = check_report(config, args.samples)
     report["seconds"] = round(time.perf_counter() - started, 3)
     if args.json:
-        print(json.dumps(report))
+        print(strict_json.dumps(report))
     else:
         print_report(report)
     return 0

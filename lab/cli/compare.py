@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from core import strict_json
 from core.errors import UserError
 
 PLOT_POINTS = 4000  # per run: a figure is a few inches wide, min / max per bucket keep the spikes
@@ -47,7 +48,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     data = comparison(load_all(args, least=2))
     if args.json:
-        sys.stdout.write(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
+        sys.stdout.write(strict_json.dumps(data, indent=2) + "\n")  # NaN as null
         return 0
     from rich.console import Console
     from rich.table import Table

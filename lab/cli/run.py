@@ -6,12 +6,12 @@ Exit status: 0 completed, 2 bad input, 3 diverged (the loss stopped being finite
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
 from contextlib import closing
 
+from core import strict_json
 from lab.cli.exit_codes import for_status
 from lab.cli.flags import add_schema_flag, add_set_argument, apply_flags, flag_given
 from lab.cli.output import say, silence_stdout
@@ -97,12 +97,14 @@ def run_config(config, args: argparse.Namespace) -> int:
     report = build_report(trainer, last, recorder)
     try:
         if args.json:
-            print(json.dumps(report))
+            print(strict_json.dumps(report))  # a diverged run's NaN as null
         else:
             print_report(report)
     except BrokenPipeError:
         silence_stdout()
     if recorder and recorder.error:
+        if recorder.reported:
+            return 2  # the line was printed when recording stopped; once is enough
         raise UserError(recorder.error)
     return for_status(trainer.status)
 
@@ -138,6 +140,7 @@ class Recorder:
 
     def __init__(self, store, args, config, trainer):
         self.error: str | None = None
+        self.reported = False  # the error line has been printed
         env = dict(trainer.environment, inputs=trainer.inputs)
         self.writer = store.create_session(config, env, name=args.name, tags=args.tag)
         self.id = self.writer.id
@@ -151,8 +154,9 @@ class Recorder:
         try:
             self.writer.append_batch(batch)
         except UserError as e:
-            self.error = f"session {self.id}: recording stopped: {e}"
+            self.error = f"recording stopped: {e}"
             print(f"relulab: {self.error}", file=sys.stderr)
+            self.reported = True
 
     def finish(self, trainer, error: str | None = None) -> None:
         """Close the session with the run's status; a run that raised ends `failed` with the reason."""
@@ -164,7 +168,7 @@ class Recorder:
         try:
             self.writer.finish(status, trainer.final, error=error)
         except UserError as e:
-            self.error = self.error or f"session {self.id}: {e}"
+            self.error = self.error or str(e)
 
 
 def divergence_text(trainer) -> str:

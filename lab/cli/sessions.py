@@ -4,13 +4,14 @@ note recorded runs."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
+from core import strict_json
 from sessions import Store, StoreError
 from sessions import open_store as _open_store
+from lab.views.printable import printable
 from sessions.info import STATUSES, SessionInfo
 
 STORE_HELP = "session store directory (default: $RELULAB_STORE, else the user data directory)"
@@ -22,9 +23,10 @@ def add_store_argument(parser: argparse.ArgumentParser, nested: bool = True) -> 
     parser.add_argument("--store", metavar="DIR", help=STORE_HELP, default=argparse.SUPPRESS if nested else None)
 
 
-def open_store(args_store: str | None) -> Store:
-    """--store DIR, else $RELULAB_STORE, else <user data dir>/sessions."""
-    return _open_store(args_store)
+def open_store(args_store: str | None, readonly: bool = False) -> Store:
+    """--store DIR, else $RELULAB_STORE, else <user data dir>/sessions; `readonly` for commands
+    that only read (they then work on a read-only store, or one whose disk is full)."""
+    return _open_store(args_store, readonly=readonly)
 
 
 def add_parser(subparsers) -> None:
@@ -111,13 +113,16 @@ def _console():
 
 
 def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
+    sys.stdout.write(strict_json.dumps(data, indent=2) + "\n")  # NaN (a diverged run) as null
 
 
 def _time(t: float | None) -> str:
     import datetime
 
-    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else ""
+    try:
+        return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else ""
+    except (OverflowError, ValueError, OSError):
+        return "?"
 
 
 def _num(x) -> str:
@@ -130,23 +135,39 @@ STATUS_STYLE = {"running": "cyan", "completed": "green", "interrupted": "yellow"
 # -- commands -------------------------------------------------------------------------------------
 
 
+def _plain(value, keep_newlines: bool = False):
+    """A user's string (name, tag, note, config, an imported file's anything) as rich Text:
+    no markup is interpreted and control characters are shown as escapes (ESC as \\x1b)."""
+    from rich.text import Text
+
+    return Text(printable(value, keep_newlines))
+
+
+def _status(i: SessionInfo):
+    from rich.text import Text
+
+    return Text(i.status, style="bold red" if i.damaged else STATUS_STYLE.get(i.status, ""))
+
+
 LIST_COLUMNS = ("id", "name", "status", "created", "steps", "loss", "test loss", "l-", "comp.", "tags", "config")
 NUMERIC = ("steps", "loss", "test loss", "l-", "comp.")
 
 
 def list_rows(infos: list[SessionInfo]) -> list[tuple[str, ...]]:
+    """One row of text per session; user strings with control characters escaped (ESC as \\x1b)."""
     from core.snapshot import count_text
 
     return [
-        (i.id, i.name or "", i.status, _time(i.created), _num(i.final.get("step")), _num(i.final.get("loss")),
-         _num(i.final.get("test_loss")), _num(i.pathological),
-         "" if i.components is None else count_text(i.components), ", ".join(i.tags), i.summary)
+        (printable(i.id), printable(i.name), i.status, _time(i.created), _num(i.final.get("step")),
+         _num(i.final.get("loss")), _num(i.final.get("test_loss")), _num(i.pathological),
+         "" if i.components is None else count_text(i.components), printable(", ".join(i.tags)),
+         printable(f"damaged: {i.damaged}" if i.damaged else i.summary))
         for i in infos
     ]
 
 
 def cmd_list(args) -> int:
-    infos = open_store(args.store).list(tag=args.tag, status=args.status)
+    infos = open_store(args.store, readonly=True).list(tag=args.tag, status=args.status)
     if args.json:
         _print_json([i.to_dict() for i in infos])
         return 0
@@ -169,18 +190,22 @@ def cmd_list(args) -> int:
         width = max(len(column), *(len(r[k]) for r in rows))
         table.add_column(column, justify="right" if column in NUMERIC else "left", no_wrap=True,
                          overflow="ellipsis", min_width=None if squeezable else width)
-    for row in rows:
-        cells = [Text(v) for v in row]  # user strings (names, tags) as plain text, never markup
-        cells[2].stylize(STATUS_STYLE.get(row[2], ""))
+    for info, row in zip(infos, rows):
+        cells = [_plain(v) for v in row]  # user strings (names, tags) as plain text, never markup
+        cells[2] = _status(info)
         table.add_row(*cells)
     console.print(table)
+    damaged = [i.id for i in infos if i.damaged]
+    if damaged:
+        console.print(_plain(f"{len(damaged)} damaged session(s): 'relulab sessions show ID' says why, "
+                             f"'relulab sessions delete ID' removes one"))
     return 0
 
 
 def cmd_show(args) -> int:
-    session = open_store(args.store).load(args.id)
+    session = open_store(args.store, readonly=True).load(args.id)
     if args.json:
-        _print_json(_json_safe(session.to_dict()))
+        _print_json(session.to_dict())
         return 0
     from rich.table import Table
     from rich.text import Text
@@ -193,26 +218,28 @@ def cmd_show(args) -> int:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    status = Text(i.status, style=STATUS_STYLE.get(i.status, "")) + Text(f"  ({i.error})" if i.error else "")
+    head.add_row("id", _plain(i.id))
+    head.add_row("name", _plain(i.name))
+    status = _status(i)
+    if i.error:
+        status.append(Text(f"  ({printable(i.error)})"))
+    head.add_row("status", status)
+    head.add_row("kind", _plain(i.kind))
+    head.add_row("created", _plain(_time(i.created) + (f"   ended {_time(i.ended)}" if i.ended else "")))
+    head.add_row("config", _plain(i.summary))
+    head.add_row("machine", _plain(", ".join(f"{k} {v}" for k, v in env.items() if k in ("host", "device", "torch", "python"))))
+    head.add_row("snapshots", _plain(f"{i.snapshots}" + (f" (last step {i.final['step']})" if i.final.get("step") is not None else "")))
     final = i.final
-    rows = [
-        ("id", i.id), ("name", i.name or ""), ("status", status), ("kind", i.kind),
-        ("created", _time(i.created) + (f"   ended {_time(i.ended)}" if i.ended else "")),
-        ("config", i.summary),
-        ("machine", ", ".join(f"{k} {v}" for k, v in env.items() if k in ("host", "device", "torch", "python"))),
-        ("snapshots", f"{i.snapshots}" + (f" (last step {final['step']})" if final.get("step") is not None else "")),
-        ("final", "  ".join(f"{k} {_num(final.get(k))}" for k in ("loss", "test_loss", "accuracy", "test_accuracy")
-                            if final.get(k) is not None)),
-        ("tags", ", ".join(i.tags)),
-    ]
-    for label, value in rows:  # values as plain text: names, tags and errors are the user's strings
-        head.add_row(label, value if isinstance(value, Text) else Text(str(value)))
+    head.add_row("final", _plain("  ".join(f"{k} {_num(final.get(k))}" for k in ("loss", "test_loss", "accuracy", "test_accuracy")
+                                            if final.get(k) is not None)))
+    head.add_row("tags", _plain(", ".join(i.tags)))
     console.print(head)
     for title, c in (("initial", session.initial), ("final", session.final)):
         if c is not None:
-            console.print(Text(f"{title} classification", style="bold") + Text(
-                f": l- = {c.pathological} of {len(c.c)}, {count_text(c.components)} components "
-                f"({c.effective_components} up to symmetry), signs {c.signs or '(none)'}"))
+            line = Text(f"{title} classification", style="bold")
+            line.append(printable(f": l- = {c.pathological} of {len(c.c)}, {count_text(c.components)} components "
+                                  f"({c.effective_components} up to symmetry), signs {c.signs or '(none)'}"))
+            console.print(line)
     if session.hops:
         table = Table(title=f"component hops ({len(session.hops)})", box=None, header_style="bold")
         for column in ("step", "neuron", "c before", "c after", "sign"):
@@ -225,29 +252,18 @@ def cmd_show(args) -> int:
             console.print(f"... and {len(session.hops) - 20} more (--json lists them all)")
     results = session.result_names()
     if results:
-        console.print("[bold]results[/]: " + ", ".join(results))
+        console.print(Text("results", style="bold") + Text(": " + printable(", ".join(results))))
     prov = env.get("provenance") or {}
     if prov:
         data = prov.get("data") or {}
         where = data.get("path") or data.get("name") or ""
-        console.print(Text("provenance", style="bold") + Text(
+        console.print(Text("provenance", style="bold") + _plain(
             f": relulab {prov.get('relulab', '?')}, git {prov.get('git_commit', 'unknown')}"
             + (f"; data {where}" if where else "") + (f" sha256 {data['sha256'][:16]}" if data.get("sha256") else "")))
     if session.notes:
         console.print(Text("notes", style="bold"))
-        console.print(Text(session.notes))
+        console.print(_plain(session.notes, keep_newlines=True))
     return 0
-
-
-def _json_safe(x):
-    """NaN and infinities (diverged runs) as null, so the output is valid JSON."""
-    if isinstance(x, float):
-        return x if x == x and abs(x) != float("inf") else None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
 
 
 def cmd_delete(args) -> int:
@@ -271,7 +287,7 @@ def cmd_delete(args) -> int:
 def cmd_config(args) -> int:
     from core.config import config_to_toml
 
-    session = open_store(args.store).load(args.id)
+    session = open_store(args.store, readonly=True).load(args.id)
     if session.config is None:
         raise StoreError(f"session {session.id} has no config recorded (a {session.info.kind} session)")
     sys.stdout.write(f"# the config of session {session.id}; relulab run this file to train it again\n")
@@ -282,7 +298,7 @@ def cmd_config(args) -> int:
 def cmd_export_weights(args) -> int:
     import numpy as np
 
-    session = open_store(args.store).load(args.id)
+    session = open_store(args.store, readonly=True).load(args.id)
     steps = session.checkpoint_steps()
     if not steps:
         raise StoreError(f"session {session.id} has no parameter checkpoints (a {session.info.kind} session "
@@ -311,7 +327,7 @@ def _steps_text(steps: list[int]) -> str:
 
 
 def cmd_export(args) -> int:
-    store = open_store(args.store)
+    store = open_store(args.store, readonly=True)
     session_id = store.resolve(args.id)
     path = store.export(session_id, args.output or f"{session_id}.relulab")
     print(f"exported {session_id} to {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
@@ -329,7 +345,7 @@ def cmd_csv(args) -> int:
 
     if args.max_points is not None and args.max_points < 2:
         raise StoreError(f"--max-points {args.max_points}: must be at least 2")
-    session = open_store(args.store).load(args.id)
+    session = open_store(args.store, readonly=True).load(args.id)
     if session.info.kind != "run":
         raise StoreError(f"session {session.id} is an {session.info.kind} session: it has no training series to "
                          f"write as CSV; its results are in 'relulab sessions show {session.id} --json'")
@@ -340,14 +356,14 @@ def cmd_csv(args) -> int:
 
 def cmd_rename(args) -> int:
     session_id = open_store(args.store).rename(args.id, args.name)
-    print(f"{session_id}: {args.name or '(no name)'}")
+    print(f"{session_id}: {printable(args.name) or '(no name)'}")
     return 0
 
 
 def cmd_tag(args) -> int:
     store = open_store(args.store)
     tags = store.tag(args.id, args.tags, remove=args.remove)
-    print(f"{store.resolve(args.id)}: {', '.join(tags) or '(no tags)'}")
+    print(f"{store.resolve(args.id)}: {printable(', '.join(tags)) or '(no tags)'}")
     return 0
 
 
