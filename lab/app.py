@@ -15,6 +15,7 @@ from typing import Iterable
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
@@ -120,6 +121,10 @@ class RelulabApp(App):
             while len(self.screen_stack) > 1 and isinstance(self.screen, ModalScreen):
                 self.pop_screen()
             return
+        # The command palette has a fixed id: left open on this mode's stack, ctrl+p on the next
+        # mode would insert a second one (DuplicateIds; the monkey found it). Close it first.
+        while len(self.screen_stack) > 1 and isinstance(self.screen, CommandPalette):
+            self.pop_screen()
         self.previous_mode = self.current_mode
         self.switch_mode(mode)
 

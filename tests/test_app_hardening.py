@@ -490,3 +490,17 @@ async def test_live_screen_keeps_drawing_behind_the_command_palette():
         await wait_until(pilot, lambda: status.render().plain != before, what="the status line to move on")
         await pilot.press("escape", "s")
         await wait_until(pilot, lambda: app.live_run.finished)
+
+
+# -- found by the monkey -----------------------------------------------------------------------------
+
+@run_async
+async def test_palette_left_open_then_another_mode_and_the_palette_again():
+    app = RelulabApp(prewarm=False)
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.1)
+        await pilot.press("f4", "ctrl+p")  # DuplicateIds('--command-palette') before
+        await pilot.pause(0.1)
+        await pilot.press("escape", "f2", "ctrl+p", "escape")
+        assert app.is_running and isinstance(app.screen, SetupScreen)
