@@ -67,6 +67,8 @@ class RelulabApp(App):
         Binding("question_mark", "help", "Help", priority=True),
         *[Binding(mode.key, f"mode('{mode.name}')", mode.label.capitalize(), show=False, priority=True,
                   tooltip=mode.help) for mode in modes.MODES],
+        Binding("f7", "atlas", "Atlas", show=False, priority=True,
+                tooltip="The floor of every component of H(c) for the live or replayed run's config"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -295,3 +297,10 @@ class RelulabApp(App):
                 binding.description, binding.tooltip or f"key: {self.get_key_display(binding)}",
                 lambda node=node, action=binding.action: self.run_action(action, node),
             )
+
+    def action_atlas(self) -> None:
+        """Open the atlas screen (lab/screens/atlas_screen.py) for the live or replayed run."""
+        from lab.screens.atlas_screen import AtlasScreen, open_atlas
+
+        if not isinstance(self.screen, AtlasScreen):
+            open_atlas(self)

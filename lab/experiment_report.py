@@ -33,10 +33,13 @@ def build_report(name: str, quick: bool, params: dict, result, device: str, star
 
 def diverged_members(result) -> tuple[int, int]:
     """(networks whose loss stopped being finite, networks trained)."""
-    from core.experiments import GridResult, MitigationResult, ToyResult
+    from core.experiments import AtlasExperimentResult, GridResult, MitigationResult, ToyResult
 
     if isinstance(result, ToyResult):
         return int(np.sum(~np.isfinite(result.final_loss))), len(result.final_loss)
+    if isinstance(result, AtlasExperimentResult):
+        rows = [r for a in result.atlases for r in a.components + [a.reference]]
+        return sum(r.diverged for r in rows), sum(len(r.losses) for r in rows)
     if isinstance(result, GridResult):
         flags = np.asarray(result.diverged, dtype=np.float64)
         return int(np.nansum(flags)), int(np.sum(np.isfinite(flags)))
@@ -134,11 +137,11 @@ def jsonable(obj):
 
 def headline_tables(result) -> dict:
     """The rows that --json prints besides the summary: per-cell tables, small enough for stdout."""
-    from core.experiments import GridResult, LevelSetsResult, MitigationResult, ToyResult
+    from core.experiments import AtlasExperimentResult, GridResult, LevelSetsResult, MitigationResult, ToyResult
 
     if isinstance(result, ToyResult):
         return {"runs": result.summary()}
-    if isinstance(result, LevelSetsResult):
+    if isinstance(result, (LevelSetsResult, AtlasExperimentResult)):
         return {"cells": result.cells()}
     if isinstance(result, GridResult):
         return {"cells": result.cells()}

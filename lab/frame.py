@@ -12,6 +12,7 @@ import numpy as np
 
 from core.invariants import classify
 from core.snapshot import Classification
+from lab.atlas_report import component_floor_line
 from lab.live_run import InitProbability, LiveRun
 from lab.series import SeriesView
 
@@ -33,6 +34,7 @@ class RunFrame:
     max_drift: float
     hops: int
     hops_per_neuron: dict[int, int] = field(default_factory=dict)
+    component_floor: str | None = None  # "floor of this component ..." once an atlas of this config and c exists
 
     @property
     def hidden(self) -> int:
@@ -58,4 +60,5 @@ def live_frame(run: LiveRun) -> RunFrame | None:
         test_loss=snap.test_loss, c=snap.c, w_norm=snap.w_norm, v=snap.v, classification=classification,
         probability=run.probability, max_drift=snap.max_drift, hops=run.hop_count,
         hops_per_neuron=run.hops_per_neuron,
+        component_floor=component_floor_line(getattr(run.store, "path", None), run.config, run.initial),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lab.atlas_report import component_floor_line
 from lab.frame import RunFrame, classify_point
 from lab.live_run import InitProbability, init_probability
 from lab.series import SeriesView
@@ -106,6 +107,7 @@ class ReplayModel:
             series=self.view.upto(i), step=self.step, total_steps=self.total_steps, loss=float(a["loss"][i]),
             test_loss=test_value, c=c, w_norm=w, v=v, classification=classification, probability=self.probability,
             max_drift=float(drift[i]) if drift is not None else 0.0, hops=len(hops), hops_per_neuron=per_neuron,
+            component_floor=component_floor_line(self.session.database.store_path, self.config, self.session.initial),
         )
 
     def elapsed(self) -> float | None:

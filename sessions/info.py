@@ -12,7 +12,7 @@ from core.snapshot import exact_count
 from sessions import liveness
 
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed")
-KINDS = ("run", "sweep", "experiment", "connect")
+KINDS = ("run", "sweep", "experiment", "connect", "atlas")
 
 
 def finite(x):

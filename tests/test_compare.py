@@ -165,3 +165,17 @@ def test_experiment_figures_refuse_a_bad_directory_before_any_work(tmp_path, cap
     assert main(["experiment", "toy", "--no-save", "--figures", str(blocker / "figs")]) == 2
     err = capsys.readouterr().err
     assert "--figures" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_escapes_control_characters_in_names(tmp_path, capsys):
+    import os
+    import sqlite3
+
+    a = record(tmp_path, capsys, "evil", 0, 0.01)
+    b = record(tmp_path, capsys, "plain", 0, 0.02)
+    # As a colleague's hostile file could hold it (the CLI refuses such a name itself).
+    with sqlite3.connect(Path(os.environ["RELULAB_STORE"]) / "sessions.db") as db:
+        db.execute("UPDATE sessions SET name = ? WHERE id = ?", ("evil \x1b[31mred", a))
+    assert main(["sessions", "compare", a, b]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[31mred" in out

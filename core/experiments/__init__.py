@@ -5,6 +5,7 @@
     probability    P(obstructed initialisation) over inputs d and width l: closed form vs Monte Carlo
     mitigation     the breast-cancer grid again, every neuron rescaled to c_k >= 0 at init
     level-sets     Freeman & Bruna: normalised geodesic length between trained pairs against the loss level
+    atlas          the floor of every component of H(c): toy and breast cancer at l = l_- = 8
 
 Source: Nurisso, Leroy & Vaccarino, "Topological obstruction to the training of shallow ReLU
 neural networks" (NeurIPS 2024); docs/science.md has the theory. Training always goes through
@@ -21,6 +22,7 @@ import numpy as np
 
 from core.config import Config, config_to_dict
 from core.errors import UserError
+from core.experiments.atlas import AtlasExperimentResult, atlas_configs, atlas_experiment
 from core.experiments.breast_cancer import breast_cancer
 from core.experiments.common import NAMES, PRESETS, Progress, Stopped
 from core.experiments.level_sets import LevelSetsResult, level_sets
@@ -32,7 +34,7 @@ __all__ = [
     "NAMES", "PRESETS", "Progress", "Stopped", "toy", "toy_configs", "TOY_BASE", "TOY_RUNS", "ToyResult",
     "breast_cancer", "mitigation", "MitigationResult", "probability", "ProbabilityResult", "PROBABILITY_KEYS",
     "PROBABILITY_SCHEMES", "obstruction_monte_carlo", "GRID_KEYS", "GridResult", "grid_config", "grid_findings",
-    "network_outputs", "prescribed_params", "level_sets", "LevelSetsResult", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
+    "network_outputs", "prescribed_params", "level_sets", "LevelSetsResult", "AtlasExperimentResult", "atlas_configs", "atlas_experiment", "parameters", "run", "summary", "arrays", "result_config", "result_configs",
 ]
 
 
@@ -60,6 +62,8 @@ def run(name: str, params: dict, device: str = "auto", *, stop: threading.Event 
                           stop=stop, progress=progress)
     if name == "level-sets":
         return level_sets(p["widths"], p["seeds"], p["steps"], p["lr"], device, stop=stop, progress=progress)
+    if name == "atlas":
+        return atlas_experiment(p["restarts"], p["steps"], p["lr"], device, stop=stop, progress=progress)
     if name == "probability":
         seeds = p.get("seeds") or [0]
         return probability(p["max_inputs"], p["max_hidden"], p["samples"], int(seeds[0]), device,
@@ -86,6 +90,8 @@ def summary(result) -> dict:
         return result.findings()
     if isinstance(result, LevelSetsResult):
         return result.findings()
+    if isinstance(result, AtlasExperimentResult):
+        return {**result.findings(), "conclusions": result.conclusions()}
     raise TypeError(type(result))
 
 
@@ -109,6 +115,13 @@ def arrays(result) -> dict[str, np.ndarray]:
     if isinstance(result, LevelSetsResult):
         return {k: getattr(result, k) for k in ("widths", "seeds", "levels", "variance", "final_loss",
                                                  "normalized_length", "beads", "connected", "barrier")}
+    if isinstance(result, AtlasExperimentResult):
+        out = {}
+        for label, a in zip(result.labels, result.atlases):
+            key = label.replace("-", "_")
+            out[f"{key}_c"] = a.c
+            out[f"{key}_losses"] = np.stack([r.losses for r in a.components + [a.reference]])
+        return out
     raise TypeError(type(result))
 
 
@@ -121,12 +134,14 @@ def result_config(result) -> Config | None:
         return result.config
     if isinstance(result, MitigationResult):
         return result.prescribed.config
+    if isinstance(result, AtlasExperimentResult):
+        return result.configs[-1]
     return None  # probability trains nothing; level-sets trains on data built outside the schema
 
 
 def result_configs(result) -> dict[str, dict]:
     """Every config a result ran, as TOML-ready dicts, for provenance."""
-    if isinstance(result, ToyResult):
+    if isinstance(result, (ToyResult, AtlasExperimentResult)):
         return {label: config_to_dict(c) for label, c in zip(result.labels, result.configs)}
     if isinstance(result, (GridResult, MitigationResult)):
         return {"base": config_to_dict(result_config(result)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets")
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets", "atlas")
 
 
 # Default and --quick parameters of every experiment. Seeds are a count here (seeds 0..n-1).
@@ -29,6 +29,10 @@ PRESETS: dict[str, dict[str, dict]] = {
     "level-sets": {
         "full": dict(widths=(4, 8, 16, 32), seeds=8, steps=20000, lr=0.1),
         "quick": dict(widths=(4, 16), seeds=4, steps=5000, lr=0.1),
+    },
+    "atlas": {
+        "full": dict(restarts=32, steps=2000, lr=0.1),
+        "quick": dict(restarts=8, steps=1000, lr=0.1),
     },
 }
 

@@ -54,24 +54,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from lab.views.printable import printable
+
     def cell(value) -> Text:
         if value is None:
             return Text("")
         if isinstance(value, float):
             return Text(f"{value:.6g}")
-        return Text(value if isinstance(value, str) else json.dumps(value, default=str))
+        return Text(printable(value if isinstance(value, str) else json.dumps(value, default=str)))
 
     ids = [s["id"] for s in data["sessions"]]
     table = Table(box=None, show_edge=False, pad_edge=False)
     table.add_column("")
     for s in data["sessions"]:
-        table.add_column(Text(s["name"] or s["id"]), overflow="fold")
-    table.add_row(Text("id", style="dim"), *(Text(i) for i in ids))
+        table.add_column(Text(printable(s["name"] or s["id"])), overflow="fold")
+    table.add_row(Text("id", style="dim"), *(Text(printable(i)) for i in ids))
     table.add_row(Text("status", style="dim"), *(Text(s["status"]) for s in data["sessions"]))
     section = "config (differs)" if data["differences"] else "config: identical"
     table.add_row(Text(section, style="bold"), *([Text("")] * len(ids)))
     for key, values in data["differences"].items():
-        table.add_row(Text(key), *(cell(v) for v in values))
+        table.add_row(Text(printable(key)), *(cell(v) for v in values))
     table.add_row(Text("final", style="bold"), *([Text("")] * len(ids)))
     for key in FINAL_KEYS:
         values = [data["final"][i][key] for i in ids]

@@ -5,6 +5,7 @@
     probability    P(obstructed initialisation) over inputs d and width l, closed form vs Monte Carlo
     mitigation     the breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (norm swap and ratios)
     level-sets     Freeman & Bruna: normalised geodesic length between trained pairs against the loss level
+    atlas          the floor of every component of H(c): the toy and breast cancer at l = l_- = 8
 
 Every run is recorded in the session store as a sweep (unless --no-save); --out DIR writes CSV
 and JSON with the provenance (configs, seeds, steps, lr, device, software versions).
@@ -25,7 +26,7 @@ from pathlib import Path
 from lab.experiment_report import build_report, check_out_dir, jsonable, record_result, write_out
 from lab.views.experiments import show
 
-NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets")  # core.experiments.NAMES, without importing torch
+NAMES = ("toy", "breast-cancer", "probability", "mitigation", "level-sets", "atlas")  # core.experiments.NAMES, without importing torch
 # Which options each experiment reads; giving another one is a mistake worth one line.
 OPTIONS = {
     "toy": ("steps", "lr"),
@@ -33,15 +34,16 @@ OPTIONS = {
     "mitigation": ("widths", "seeds", "steps", "lr", "ratios"),
     "probability": ("seeds", "samples", "max_inputs", "max_hidden"),
     "level-sets": ("widths", "seeds", "steps", "lr"),
+    "atlas": ("restarts", "steps", "lr"),
 }
 MAX_GRID_SIDE = 200  # probability: d and l up to this (the Monte Carlo holds a d x l x chunk tensor)
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("experiment",
-                              help="the experiments: toy | breast-cancer | probability | mitigation | level-sets",
+                              help="the experiments: toy | breast-cancer | probability | mitigation | level-sets | atlas",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation | level-sets")
+    p.add_argument("name", metavar="NAME", choices=NAMES, help="toy | breast-cancer | probability | mitigation | level-sets | atlas")
     p.add_argument("--quick", action="store_true", help="the reduced grid (seconds instead of minutes)")
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seeds", metavar="SPEC",
@@ -51,8 +53,9 @@ def add_parser(subparsers) -> None:
                    help="hidden widths of the grid, e.g. 2,4,8 (breast-cancer, mitigation, level-sets)")
     p.add_argument("--ratios", metavar="R,R,...",
                    help="mitigation: ||W_k|| / ||v_k|| of the rebalanced neurons, each >= 1 (default 2,3,4,8)")
-    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation, level-sets)")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation; level-sets: training and bead descent)")
+    p.add_argument("--steps", type=int, metavar="N", help="training steps (toy, breast-cancer, mitigation, level-sets, atlas)")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate (toy, breast-cancer, mitigation, atlas; level-sets: training and bead descent)")
+    p.add_argument("--restarts", type=int, metavar="R", help="atlas: starting points per component (default 32)")
     p.add_argument("--samples", type=int, metavar="N", help="probability: networks sampled per cell (default 100000)")
     p.add_argument("--max-inputs", type=int, metavar="N", help="probability: inputs d = 1..N (default 30)")
     p.add_argument("--max-hidden", type=int, metavar="N", help="probability: hidden widths l = 1..N (default 30)")
@@ -131,7 +134,7 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
         "seeds": parse_seeds(args.seeds) if args.seeds is not None else None,
         "widths": parse_widths(args.widths) if args.widths is not None else None,
         "ratios": parse_ratios(args.ratios) if args.ratios is not None else None,
-        "steps": args.steps, "lr": args.lr, "samples": args.samples,
+        "steps": args.steps, "lr": args.lr, "samples": args.samples, "restarts": args.restarts,
         "max_inputs": args.max_inputs, "max_hidden": args.max_hidden,
     }
     for key, value in given.items():
@@ -142,6 +145,8 @@ def resolve_parameters(args: argparse.Namespace) -> dict:
         raise UserError(f"--steps {args.steps}: must be an integer >= 1")
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UserError(f"--lr {args.lr}: must be a number > 0")
+    if args.restarts is not None and args.restarts < 1:
+        raise UserError(f"--restarts {args.restarts}: must be an integer >= 1")
     if args.samples is not None and args.samples < 2:
         raise UserError(f"--samples {args.samples}: must be an integer >= 2")
     for key in ("max_inputs", "max_hidden"):

@@ -17,7 +17,7 @@ from lab.cli.flags import Parser
 # `func` (args -> exit status). Modules are imported lazily inside their handlers where they
 # need torch or textual, so `relulab check` stays fast.
 COMMAND_MODULES = ["lab.cli.check", "lab.cli.run", "lab.cli.rerun", "lab.cli.config", "lab.cli.sessions",
-                   "lab.cli.experiment", "lab.cli.connect", "lab.cli.console"]
+                   "lab.cli.experiment", "lab.cli.connect", "lab.cli.atlas", "lab.cli.console"]
 
 
 def version() -> str:

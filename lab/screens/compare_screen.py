@@ -16,7 +16,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from core.errors import UserError
-from lab.compare_model import METRICS, SMOOTHING, CompareRun, load_run, smoothed, value_at, x_values
+from lab.compare_model import (
+    METRICS,
+    SMOOTHING,
+    CompareRun,
+    load_run,
+    smoothed,
+    value_at,
+    x_values,
+)
+from lab.views.printable import printable
 from lab.widgets.compare_plot import Chart, ComparePlot, Curve, run_color
 from lab.widgets.key_bar import KeyBar
 from lab.widgets.mode_bar import ModeBar
@@ -30,7 +39,7 @@ def short(value) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return printable(str(value))  # names and config values may come from someone else's file
 
 
 class CompareScreen(Screen):
@@ -189,7 +198,7 @@ zooms back out.
         if [str(c.label) for c in table.columns.values()] != header:
             table.clear(columns=True)
             for title in header:
-                table.add_column(Text(title))
+                table.add_column(Text(printable(title)))
         else:
             table.clear()
         for i, run in enumerate(self.runs):
@@ -198,7 +207,7 @@ zooms back out.
             r, g, b = run_color(i)
             at = value_at(run, metric, cursor, self.wall, weight)
             table.add_row(
-                Text("━━", style=f"rgb({r},{g},{b})"), Text(run.label), Text(short(at)), Text(run.status),
+                Text("━━", style=f"rgb({r},{g},{b})"), Text(printable(run.label)), Text(short(at)), Text(run.status),
                 Text(short(final.get("loss"))), Text(short(cls.get("pathological"))),
                 Text(short(cls.get("components"))), Text(short(cls.get("effective_components"))),
                 Text(short(cls.get("signs"))), Text(short(cls.get("hops"))),

@@ -35,8 +35,10 @@ DESCRIPTIONS = {
                    "checked against Monte Carlo. Paper: higher for small d, lower for Kaiming.",
     "mitigation": "The breast-cancer grid again with every neuron rescaled to c_k >= 0 at init (the same "
                   "function), by a norm swap and to ||W_k||/||v_k|| = 2, 3, 4, 8: does the dependence on l_+ go away?",
-    "level-sets": "Freeman & Bruna: pairs of trained networks joined by string sampling at several loss "
-                  "levels; the normalised path length and the beads against the level, for several widths.",
+    "level-sets": "Freeman & Bruna: pairs of independently trained networks joined by dynamic string sampling; "
+                  "normalised geodesic length against the loss level, per width.",
+    "atlas": "The lowest loss each component of H(c) reaches, by number of positive pathological neurons: "
+             "the toy |x| network and breast cancer at l = l_- = 8; the own component and the gap.",
 }
 
 
@@ -61,7 +63,7 @@ store as a sweep; `relulab experiment NAME --out DIR` writes the same numbers as
     # so they stay in view on a 24-line terminal; the description scrolls below them.
     DEFAULT_CSS = """
     ExperimentScreen #exp-controls { width: 30; padding: 0 1; }
-    ExperimentScreen #exp-list { height: 7; }  /* five experiments and the border */
+    ExperimentScreen #exp-list { height: 8; }  /* six experiments and the border */
     ExperimentScreen #exp-buttons { height: 1; margin-top: 1; }
     ExperimentScreen #exp-buttons Button { width: 1fr; min-width: 8; margin-right: 1; }
     ExperimentScreen #exp-progress { margin-top: 1; }

@@ -124,6 +124,10 @@ def show(result, report: dict) -> None:
         show_probability(console, result, report["summary"])
     elif isinstance(result, LevelSetsResult):
         show_level_sets(console, result, report["summary"])
+    else:
+        from lab.views.atlas import show_atlas_experiment
+
+        show_atlas_experiment(console, result, report["summary"])
     d = report.get("diverged") or {}
     if d.get("networks"):
         console.print(f"[bold red]diverged[/]: {d['networks']} of {d['of']} networks' loss stopped being finite; "

@@ -264,10 +264,32 @@ def level_sets_figures(result, directory: Path, suffix: str) -> list[Path]:
     return [save(fig, directory / f"level_sets_length{suffix}")]
 
 
+def atlas_figures(result, directory: Path, suffix: str) -> list[Path]:
+    """atlas_floors: per part, the floor of each component against its number of positive
+    neurons (log y), the own component marked and the reference as a line."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(result.atlases), figsize=(5.5 * len(result.atlases), 4))
+    for ax, label, a in zip(np.atleast_1d(axes), result.labels, result.atlases):
+        xs = np.array([r.positive if r.positive is not None else 0 for r in a.components])
+        floors = np.array([r.floor for r in a.components])
+        ax.bar(xs, np.maximum(floors, 1e-30), color="tab:blue", label="floor")
+        if a.own is not None:
+            ax.bar([xs[a.own]], [max(floors[a.own], 1e-30)], color="tab:orange", label="own component")
+        ax.axhline(max(a.reference.floor, 1e-30), color="grey", linestyle="--", label="reference |c|")
+        ax.set_yscale("log")
+        ax.set_xlabel("pathological neurons with v_k > 0")
+        ax.set_ylabel("floor (lowest final train loss)")
+        ax.set_title(f"{label}: gap {a.gap:.3g}" if a.gap is not None else label)
+        ax.set_xticks(xs)
+        ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return [save(fig, directory / f"atlas_floors{suffix}")]
+
+
 def experiment_figures(result, directory: Path, suffix: str = ".png") -> list[Path]:
     """The figure files of an experiment's result (toy, breast-cancer, mitigation, probability,
-    level-sets); other experiments draw none and return []."""
-    from core.experiments import GridResult, LevelSetsResult, MitigationResult, ProbabilityResult, ToyResult
+    level-sets, atlas); other experiments draw none and return []."""
+    from core.experiments import AtlasExperimentResult, GridResult, LevelSetsResult, MitigationResult, ProbabilityResult, ToyResult
 
     if suffix not in FORMATS:
         raise UserError(f"--figure-format {suffix.lstrip('.')}: must be one of png, svg, pdf")
@@ -286,4 +308,6 @@ def experiment_figures(result, directory: Path, suffix: str = ".png") -> list[Pa
         return probability_figures(result, directory, suffix)
     if isinstance(result, LevelSetsResult):
         return level_sets_figures(result, directory, suffix)
+    if isinstance(result, AtlasExperimentResult):
+        return atlas_figures(result, directory, suffix)
     return []

@@ -41,6 +41,8 @@ def summary_text(frame: RunFrame) -> Text:
     text.append(f"\ndrift {frame.max_drift:.3g} · hops {frame.hops}")
     if frame.hidden > MAX_ROWS:
         text.append(f" · table: {MAX_ROWS} nearest c=0 of {frame.hidden}", style="dim")
+    if frame.component_floor:
+        text.append("\n" + frame.component_floor, style="bold")
     return text
 
 

@@ -55,7 +55,9 @@ class ExperimentResults(Vertical):
             plot.plt.clear_figure()
         table = self.query_one("#exp-table", DataTable)
         table.clear(columns=True)
-        if name == "toy":
+        if result is None:  # read back from a record with no arrays to draw
+            text = verdicts(summary) or f"{name}: no drawing in the console; `relulab experiment {name}` prints it"
+        elif name == "toy":
             text = draw_toy(left.plt, right.plt, table, result)
         elif name == "mitigation":
             text = draw_mitigation(left.plt, right.plt, table, result, summary)
@@ -63,6 +65,10 @@ class ExperimentResults(Vertical):
             text = draw_probability(left.plt, right.plt, table, result, summary)
         elif name == "breast-cancer":
             text = draw_grid(left.plt, right.plt, table, result, summary)
+        elif name == "atlas":
+            from lab.views.atlas import draw_atlas_experiment
+
+            text = draw_atlas_experiment(left.plt, right.plt, table, result, summary)
         else:  # an experiment with no console drawing yet: its verdicts, as recorded
             text = verdicts(summary) or f"{name}: no drawing in the console; `relulab experiment {name}` prints it"
         self.query_one("#exp-summary", Static).update(text)
