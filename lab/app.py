@@ -15,7 +15,8 @@ from typing import Iterable
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.command import CommandPalette
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from core.config import Config, replace
@@ -23,9 +24,7 @@ from core.errors import UserError
 from lab.live_run import LiveRun
 from lab.messages import RunNotice, RunProgress
 from lab.screens.help_screen import GENERIC_ACTIONS, HelpScreen
-from lab.screens.live_screen import LiveScreen
-from lab.screens.sessions_screen import SessionsScreen
-from lab.screens.setup_screen import SetupScreen
+from lab.screens import modes
 
 DEFAULT_REFRESH_HZ = 2.0
 REFRESH_ENV = "RELULAB_REFRESH_HZ"
@@ -57,18 +56,17 @@ class RelulabApp(App):
     CSS_PATH = "app.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-tall")]
-    # One instance of each screen, installed by name, is the base of its mode: the app can reach
-    # the live screen to feed it, whichever mode is shown.
-    SCREENS = {"setup": SetupScreen, "live": LiveScreen, "sessions": SessionsScreen}
-    MODES = {"setup": "setup", "live": "live", "sessions": "sessions"}
+    # One instance of each screen, installed by name, is the base of its mode (lab/screens/modes.py
+    # lists them): the app can reach the live screen to feed it, whichever mode is shown.
+    SCREENS = {mode.name: mode.factory() for mode in modes.MODES}
+    MODES = {mode.name: mode.name for mode in modes.MODES}
     BINDINGS = [
         Binding("f1", "help", "Help", show=False, priority=True),
-        Binding("question_mark", "help", "Help"),
-        Binding("f2", "switch_mode('setup')", "Set-up", show=False, priority=True),
-        Binding("f3", "switch_mode('live')", "Live", show=False, priority=True),
-        Binding("f4", "switch_mode('sessions')", "Sessions", show=False, priority=True),
-        Binding("f5", "experiments", "Experiments", show=False, priority=True,
-                tooltip="The paper's experiments: run one, see its plots and tables"),
+        # A priority key, so that `?` opens help even from a form field or the sessions filter
+        # (their FormInput leaves `?` to it); text prompts for names and paths type it.
+        Binding("question_mark", "help", "Help", priority=True),
+        *[Binding(mode.key, f"mode('{mode.name}')", mode.label.capitalize(), show=False, priority=True,
+                  tooltip=mode.help) for mode in modes.MODES],
         Binding("f7", "atlas", "Atlas", show=False, priority=True,
                 tooltip="The floor of every component of H(c) for the live or replayed run's config"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -92,6 +90,16 @@ class RelulabApp(App):
         self._store = None
         self._store_error: str | None = None
         self._pending_config: Config | None = None  # started once the running one has stopped
+        self.previous_mode: str | None = None  # where escape on a mode screen goes back to
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """A toast, always plain text: messages quote names, paths and values the user typed
+        (`[model] hidden`, `run [/b] x`), which must read as typed and never be parsed as markup."""
+        if timeout is None:
+            super().notify(str(message), title=str(title), severity=severity, markup=False)
+        else:
+            super().notify(str(message), title=str(title), severity=severity, timeout=timeout, markup=False)
 
     # -- start-up ---------------------------------------------------------------------------------
 
@@ -108,6 +116,27 @@ class RelulabApp(App):
     @work(thread=True, group="prewarm", exit_on_error=False)
     def _prewarm(self) -> None:
         import core.train  # noqa: F401
+
+    def action_mode(self, mode: str) -> None:
+        """Show `mode` (an F-key); a modal over the current screen (help, a prompt) is closed."""
+        if mode == self.current_mode:
+            while len(self.screen_stack) > 1 and isinstance(self.screen, ModalScreen):
+                self.pop_screen()
+            return
+        # The command palette has a fixed id: left open on this mode's stack, ctrl+p on the next
+        # mode would insert a second one (DuplicateIds; the monkey found it). Close it first.
+        while len(self.screen_stack) > 1 and isinstance(self.screen, CommandPalette):
+            self.pop_screen()
+        self.previous_mode = self.current_mode
+        self.switch_mode(mode)
+
+    def action_back(self) -> None:
+        """Back to the mode shown before this one (escape on a mode screen)."""
+        target = self.previous_mode if self.previous_mode in self.MODES else "setup"
+        if target == self.current_mode:
+            target = "setup" if self.current_mode != "setup" else None
+        if target is not None:
+            self.action_mode(target)
 
     def mode_screen(self, mode: str) -> Screen | None:
         """The base screen of a mode once it has been shown (None before: nothing to update)."""
@@ -150,7 +179,7 @@ class RelulabApp(App):
         run = LiveRun(config, store=self.store, refresh_hz=self.refresh_hz, name=name, threads=self.threads)
         self.live_run = run
         self._run_worker = self._execute(run)
-        self.switch_mode("live")
+        self.action_mode("live")
         live = self.mode_screen("live")
         if live is not None:
             live.show_run(run)  # else its on_mount shows it
@@ -190,8 +219,8 @@ class RelulabApp(App):
         if run is not self.live_run:
             return
         live = self.mode_screen("live")
-        if live is not None and live is self.screen:
-            live.show_run(run)  # drawn only where it is seen; on_screen_resume catches up
+        if live is not None and live in self.screen_stack:
+            live.show_run(run)  # drawn only where it is seen (also under the palette or help); on_screen_resume catches up
         if run.finished:
             self._run_finished(run)
 
@@ -240,11 +269,12 @@ class RelulabApp(App):
         from lab.screens.replay_screen import ReplayScreen
 
         if self.current_mode != "sessions":
-            self.switch_mode("sessions")
+            self.action_mode("sessions")
         self.push_screen(ReplayScreen(session_id))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)  # `?` and F1 close it again
             return
         self.push_screen(HelpScreen(self.screen))
 
@@ -252,13 +282,11 @@ class RelulabApp(App):
         """Every action of the app and of the current screen, by name, plus the screens."""
         yield from super().get_system_commands(screen)
         seen = {"Quit", "Keys", "Theme", "Screenshot", "Maximize", "Minimize"}
-        for title, help_text, target in (
-            ("Set-up", "Show the set-up form (F2)", "setup"),
-            ("Live", "Show the live view of the current run (F3)", "live"),
-            ("Sessions", "Browse recorded sessions (F4)", "sessions"),
-        ):
+        for mode in modes.MODES:
+            title = mode.label.capitalize()
             seen.add(title)
-            yield SystemCommand(title, help_text, lambda target=target: self.switch_mode(target))
+            yield SystemCommand(title, f"{mode.help} ({mode.key.upper()})",
+                                lambda name=mode.name: self.action_mode(name))
         for active in screen.active_bindings.values():
             node, binding = active.node, active.binding
             if (not binding.description or binding.description in seen or not isinstance(node, (App, Screen))
@@ -276,11 +304,3 @@ class RelulabApp(App):
 
         if not isinstance(self.screen, AtlasScreen):
             open_atlas(self)
-
-    def action_experiments(self) -> None:
-        """Open the experiments screen (lab/screens/experiment_screen.py) over the current one."""
-        from lab.screens.experiment_screen import ExperimentScreen
-
-        if not isinstance(self.screen, ExperimentScreen):
-            self.push_screen(ExperimentScreen())
-

@@ -23,7 +23,9 @@ SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)  # snapshots per
 class ReplayModel:
     """The series of `session` and a cursor over its rows."""
 
-    def __init__(self, session) -> None:
+    def __init__(self, session, previous: "ReplayModel | None" = None) -> None:
+        """`previous`: the same session read a moment ago (following a recording one); its
+        cursor, speed and init-time probability carry over."""
         self.session = session
         self.config = session.config
         hidden = session.hidden or 1
@@ -35,16 +37,22 @@ class ReplayModel:
         self.d_eff = session.d_eff()
         self.outputs = session.outputs or 1
         self.total_steps = self.config.train.steps if self.config is not None else int(self.steps[-1] if len(self.steps) else 0)
-        self.probability: InitProbability | None = None
-        if self.config is not None and session.inputs:
+        self.probability: InitProbability | None = previous.probability if previous is not None else None
+        if previous is None and self.config is not None and session.inputs:
             try:
                 self.probability = init_probability(self.config, session.inputs)
             except Exception:  # only a figure on the panel
                 self.probability = None
         self.ncf = ReplayNcf(session)  # the recorded NCF analysis (or one computed now from the config)
+        # An experiment records results, not snapshots: drawn as the experiments screen drew them.
+        self.experiment = recorded_experiment(session) if not len(self.steps) else None
         self.index = 0
         # Start the default speed so a whole replay takes about 10 seconds.
         self.speed = next((s for s in SPEEDS if s * 10 >= len(self)), SPEEDS[-1])
+        if previous is not None:
+            self.speed = previous.speed
+            # Paused at the newest snapshot: stay at the newest, as `tail -f` does.
+            self.seek(len(self) - 1 if previous.at_end else previous.index)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -108,3 +116,52 @@ class ReplayModel:
     def elapsed(self) -> float | None:
         e = self.arrays.get("elapsed")
         return float(e[self.index]) if e is not None and len(self) else None
+
+
+class RecordedGrid:
+    """A breast-cancer grid read back from the store: the arrays its drawing reads."""
+
+    def __init__(self, arrays: dict, prefix: str = "") -> None:
+        self.widths = np.asarray(arrays[prefix + "widths"])
+        self.seeds = np.asarray(arrays[prefix + "seeds"])
+        self._arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    def mean(self, key: str = "test_loss") -> np.ndarray:
+        """(widths, l_+) mean over seeds, NaN where l_+ > l (as GridResult.mean)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(np.asarray(self._arrays[key], np.float64), axis=2)
+
+
+def recorded_experiment(session) -> tuple[str, object, dict] | None:
+    """(name, result, summary) of a session recorded by an experiment, read back from its named
+    results so the console draws it as the experiments screen did; None for a training run."""
+    from types import SimpleNamespace
+
+    names = set(session.result_names())
+    if "experiment" not in names:
+        return None
+    record = session.json("experiment")
+    name, summary = record["name"], record.get("summary") or {}
+    arrays = {n: session.array(n) for n in names if n not in ("experiment", "provenance", "cells", "runs")}
+    if name == "toy":
+        runs = summary.get("runs") or session.json("runs")
+        result = SimpleNamespace(labels=[r["run"] for r in runs], steps=arrays["steps"], loss=arrays["loss"],
+                                 w_norm=arrays["w_norm"], v=arrays["v"], c=arrays["c"],
+                                 final_loss=np.array([r["final_loss"] for r in runs]), summary=lambda: runs)
+    elif name == "mitigation":
+        ratios = sorted({float(n[5:].split("_")[0]) for n in arrays if n.startswith("ratio") and n.endswith("_widths")})
+        result = SimpleNamespace(prescribed=RecordedGrid(arrays, "prescribed_"),
+                                 rebalanced=RecordedGrid(arrays, "rebalanced_"),
+                                 by_ratio={r: RecordedGrid(arrays, f"ratio{r:g}_") for r in ratios},
+                                 check=SimpleNamespace(**summary["check"]))
+    elif name == "probability":
+        schemes = list(summary.get("monotone_in_d") or ("xavier_normal", "kaiming_normal"))  # in recorded order
+        result = SimpleNamespace(schemes=schemes, samples=summary.get("samples"), **arrays)
+    elif name == "breast-cancer":
+        result = RecordedGrid(arrays)
+    else:  # drawn from its summary's verdicts
+        result = None
+    return name, result, summary

@@ -10,6 +10,7 @@ Chunks are recorded as they finish, so a sweep that was killed keeps every finis
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from core.sweeps.runner import RESULT_NAMES
 
@@ -64,10 +65,9 @@ def csv_value(x) -> str:
     return str(x)
 
 
-def write_members_csv(session, directory) -> "Path":
+def write_members_csv(session, directory) -> Path:
     """<id>_members.csv: one row per member, one column per axis key and result."""
     import csv
-    from pathlib import Path
 
     from sessions import StoreError
 

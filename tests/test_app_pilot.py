@@ -70,6 +70,10 @@ async def start_long_run(pilot, app, past_step: int) -> None:
                      and app.live_run.latest.step >= past_step, what="training to start")
 
 
+def last_toast(app) -> str:
+    return list(app._notifications)[-1].message
+
+
 def summary(app) -> str:
     return str(app.screen.query_one(ClassificationPanel).query_one("#summary").render())
 
@@ -183,26 +187,34 @@ async def test_quitting_during_a_run_keeps_it_as_interrupted():
 @run_async
 async def test_faults_are_shown_inline_and_the_app_keeps_running(tmp_path):
     app = RelulabApp(prewarm=False)
-    async with app.run_test(size=WIDE) as pilot:
-        # CUDA chosen on a machine without it: the run fails with the engine's one-line message.
+    async with app.run_test(size=WIDE, notifications=True) as pilot:
+        # CUDA chosen on a machine without it: the form refuses, with the engine's one-line message.
         import torch
 
         if not torch.cuda.is_available():
             await type_into(pilot, "train", "device", "cuda")
             await pilot.press("ctrl+r")
-            await wait_until(pilot, lambda: app.live_run is not None and app.live_run.finished)
-            assert app.live_run.state == "failed"
-            message = str(app.screen.query_one("#run-message").render())
-            assert "CUDA is not available" in message
-            await pilot.press("f2")
+            await pilot.pause(0.2)
+            assert app.live_run is None and isinstance(app.screen, SetupScreen)
+            assert "CUDA is not available" in last_toast(app)
             await type_into(pilot, "train", "device", "cpu")
-        # A data file that does not exist.
+        # A data file that does not exist: refused in the form too.
         await type_into(pilot, "data", "path", str(tmp_path / "missing.csv"))
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.live_run is not None and app.live_run.finished
-                         and app.live_run.config.data.path is not None)
+        await pilot.pause(0.2)
+        assert app.live_run is None
+        assert "missing.csv" in last_toast(app) and "no such file" in last_toast(app)
+        # A file that is there but not numbers fails the run: the live screen says so, in every pane.
+        bad = tmp_path / "words.csv"
+        bad.write_text("a,b\nx,y\n")
+        await type_into(pilot, "data", "path", str(bad))
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.live_run is not None and app.live_run.finished)
+        await pilot.pause(0.3)
         assert app.live_run.state == "failed"
-        assert "missing.csv" in str(app.screen.query_one("#run-message").render())
+        assert "words.csv" in str(app.screen.query_one("#run-message").render())
+        assert "the run failed" in str(app.screen.query_one("#loss").render())
+        assert "waiting" not in str(app.screen.query_one("#loss").render())
         # A session that does not exist: an inline message on the replay screen.
         app.open_replay("ffffffff")
         await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen))

@@ -19,7 +19,7 @@ import numpy as np
 from core.config import Config, config_from_dict, config_to_dict
 from core.data import Dataset, load_dataset
 from core.init import initial_params
-from core.invariants import BALANCED_RTOL, classify
+from core.invariants import classify
 
 # Rough rates for the chunk-time estimate (multiply-adds of the training GEMMs per second). Only
 # chunk sizes depend on them, never a number a chunk computes.

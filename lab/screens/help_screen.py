@@ -29,7 +29,9 @@ def screen_bindings(screen: Screen) -> list[tuple[str, str, str]]:
         where = "app" if isinstance(node, App) else "screen"
         grouped.setdefault((binding.description, where), []).append(app.get_key_display(binding))
     rows = [(" / ".join(dict.fromkeys(keys)), description, where) for (description, where), keys in grouped.items()]
-    return sorted(rows, key=lambda r: (r[2] == "app", r[1]))
+    # In the order the screen and the app declare them (the key bar's order), not alphabetical.
+    declared = [b.description for owner in (type(screen), type(app)) for b in Binding.make_bindings(owner.BINDINGS)]
+    return sorted(rows, key=lambda r: (r[2] == "app", declared.index(r[1]) if r[1] in declared else len(declared)))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -58,7 +60,7 @@ class HelpScreen(ModalScreen[None]):
             if where != last_where:
                 table.add_row(Text("this screen" if where == "screen" else "everywhere", style="underline"), "")
                 last_where = where
-            table.add_row(keys, description)
+            table.add_row(Text(keys), Text(description))  # `[` is a key: never markup
         notes = getattr(self.target, "HELP", "") or ""
         with VerticalScroll():
             yield Static(Text(f"Keys — {getattr(self.target, 'TITLE', None) or 'relulab'}", style="bold"))

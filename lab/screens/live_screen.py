@@ -32,6 +32,8 @@ class LiveScreen(PaneKeys, Screen):
 Loss (train, test), c_k per neuron (dotted: pathological, c_k < 0, whose output sign is frozen),
 the quadric picture (each neuron a point (‖W_k‖, v_k) on v² = ‖W_k‖² − c_k) and the
 classification: l_- pathological neurons, connected components of H(c), effective components.
+On the c_k and quadric plots a neuron is labelled by one character: 0-9 for neurons 0 to 9, a-z for
+10 to 35, `*` beyond (the classification table lists every index).
 """
 
     BINDINGS = [
@@ -39,7 +41,7 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
         Binding("r", "restart", "Restart"),
         Binding("n", "new_seed", "New seed"),
         Binding("l", "toggle_log", "Log y"),
-        Binding("e", "app.switch_mode('setup')", "Edit"),
+        Binding("e", "app.mode('setup')", "Edit"),
     ] + PANE_BINDINGS
 
     def __init__(self) -> None:
@@ -76,7 +78,10 @@ classification: l_- pathological neurons, connected components of H(c), effectiv
             self._say(f"not recorded: {run.store_error}", "yellow")
         else:
             self._say("")
-        self.query_one(LiveView).show(live_frame(run))
+        empty = None
+        if run.finished and run.latest is None:
+            empty = "no snapshot: the run failed (see above)" if run.state == "failed" else f"no snapshot: {run.state}"
+        self.query_one(LiveView).show(live_frame(run), empty)
         latest = run.latest
         rate = None
         if latest is not None and latest.elapsed > 0:

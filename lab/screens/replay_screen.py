@@ -11,11 +11,14 @@ from textual.widgets import Static
 
 from core.errors import UserError
 from lab.replay_model import ReplayModel
+from lab.widgets.experiment_results import ExperimentResults
 from lab.widgets.key_bar import KeyBar
 from lab.widgets.live_view import PANE_BINDINGS, LiveView, PaneKeys
 from lab.widgets.mode_bar import ModeBar
 from lab.widgets.replay_controls import ReplayControls
 from lab.widgets.status_line import StatusLine
+
+FOLLOW_SECONDS = 1.0  # how often a session that is still recording is read again
 
 
 class ReplayScreen(PaneKeys, Screen):
@@ -26,17 +29,21 @@ class ReplayScreen(PaneKeys, Screen):
 The recorded snapshots of a session, drawn as they were live. The classification shown is the
 one at the cursor's step; h jumps to the next component hop (a pathological neuron whose output
 sign changed between two snapshots — which gradient flow forbids, so a hop means the step size
-was too large or the optimizer does not conserve c_k).
+was too large or the optimizer does not conserve c_k). `.` / `,` step like → / ←, `>` / `<` play faster /
+slower. Neuron labels on the plots: 0-9, then a-z for neurons 10 to 35, `*` beyond. A session still
+recording is followed: paused at its end, the replay moves on with it. An experiment's session shows
+its recorded figures and tables instead.
 """
 
     BINDINGS = [
         Binding("space", "play", "Play/pause", priority=True),
-        Binding("right,period", "step(1)", "Step +1", key_display="→", priority=True),
+        # Textual names `.` full_stop, `>` greater_than_sign, `<` less_than_sign.
+        Binding("right,full_stop", "step(1)", "Step +1", key_display="→", priority=True),
         Binding("left,comma", "step(-1)", "Step −1", key_display="←", priority=True),
         Binding("shift+right", "step(10)", "Step +10", show=False, priority=True),
         Binding("shift+left", "step(-10)", "Step −10", show=False, priority=True),
-        Binding("plus,equals_sign", "speed(1)", "Faster", show=False),
-        Binding("minus", "speed(-1)", "Slower", show=False),
+        Binding("plus,equals_sign,greater_than_sign", "speed(1)", "Faster", show=False),
+        Binding("minus,less_than_sign", "speed(-1)", "Slower", show=False),
         Binding("home", "jump('start')", "Start", show=False, priority=True),
         Binding("end", "jump('end')", "End", show=False, priority=True),
         Binding("h", "next_hop", "Next hop"),
@@ -51,11 +58,14 @@ was too large or the optimizer does not conserve c_k).
         self.playing = False
         self._budget = 0.0  # snapshots owed to the timer (fractions carry over)
         self._timer = None
+        self._follow_timer = None  # re-reads a session that is still recording
+        self._following = False
 
     def compose(self) -> ComposeResult:
         yield ModeBar("sessions", id="mode-bar")
         yield Static(Text(f"loading session {self.session_id}…", style="dim"), id="replay-message")
         yield LiveView(id="live-view")
+        yield ExperimentResults(id="exp-results")  # shown instead for a recorded experiment
         yield ReplayControls(id="replay-controls")
         yield StatusLine(id="status")
         yield KeyBar()
@@ -92,18 +102,67 @@ was too large or the optimizer does not conserve c_k).
         shown_id = "–" if self.app.redact else session.id
         self.query_one(ModeBar).set_context(f"replay {shown_id} · {name}")
         message = self.query_one("#replay-message", Static)
+        if model.experiment is not None:
+            self._show_experiment(model.experiment)
+            return
         if not len(model):
             message.update(Text(f"session {shown_id} has no snapshots recorded", style="yellow"))
         else:
             message.display = False
         self._timer = self.set_interval(1.0 / self.app.refresh_hz, self._tick, pause=True)
+        if session.status == "running":
+            self._follow_timer = self.set_interval(FOLLOW_SECONDS, self._follow)
+        self.redraw()
+
+    def _show_experiment(self, experiment: tuple[str, object, dict]) -> None:
+        """A recorded experiment: its figures, table and headline in place of the run panes."""
+        name, result, summary = experiment
+        for widget in (self.query_one(LiveView), self.query_one(ReplayControls), self.query_one("#replay-message")):
+            widget.display = False
+        results = self.query_one(ExperimentResults)
+        results.display = True
+        try:
+            results.show(name, result, summary)
+        except Exception as e:  # a record from another version: say so, never crash
+            results.clear(f"experiment {name}: cannot draw this record ({type(e).__name__}: {e})")
+        self.query_one(StatusLine).show(state=self.model.session.status, session_id=self.model.session.id,
+                                        extra=f"experiment {name}", redact=self.app.redact)
+
+    # -- following a session that is still recording -----------------------------------------------
+
+    def _follow(self) -> None:
+        store = self.app.store
+        if store is not None and self.model is not None and not self._following:
+            self._following = True
+            self._reread(store, self.model)
+
+    @work(thread=True, exclusive=True, group="replay-follow", exit_on_error=False)
+    def _reread(self, store, previous: ReplayModel) -> None:
+        try:
+            model = ReplayModel(store.load(self.session_id), previous)
+        except Exception:  # deleted or damaged meanwhile: keep what is shown
+            model = None
+        self.app.call_from_thread(self._reread_done, model)
+
+    def _reread_done(self, model: ReplayModel | None) -> None:
+        self._following = False
+        if model is None or self.model is None:
+            return
+        if self.playing or not self.model.at_end:
+            model.seek(self.model.index)  # the cursor moved while reading: keep it
+        self.model = model
+        if model.session.status != "running" and self._follow_timer is not None:
+            self._follow_timer.stop()
+            self._follow_timer = None
+        if len(model):
+            self.query_one("#replay-message", Static).display = False
         self.redraw()
 
     # -- drawing --------------------------------------------------------------------------------
 
     def redraw(self) -> None:
         model = self.model
-        if model is None:
+        if model is None or model.experiment is not None:
             return
         self.query_one(LiveView).show(model.frame())
         self.query_one(ReplayControls).show(

@@ -12,9 +12,12 @@ from textual.widgets import Input, Static
 from core.errors import UserError
 from lab.screens.confirm_screen import ConfirmScreen
 from lab.screens.text_prompt import TextPrompt
+from lab.widgets.form_input import FormInput
 from lab.widgets.key_bar import KeyBar
 from lab.widgets.mode_bar import ModeBar
 from lab.widgets.sessions_table import SessionsTable, matches
+
+FOLLOW_SECONDS = 1.0  # how often the list is re-read while a session is recording
 
 
 class SessionsScreen(Screen):
@@ -50,7 +53,7 @@ compare view of the marked sessions (2 to 12) on one chart.
 
     def compose(self) -> ComposeResult:
         yield ModeBar("sessions", id="mode-bar")
-        yield Input(placeholder="/ filter: words in id, name, status, config, tags", id="filter", compact=True)
+        yield FormInput(placeholder="/ filter: words in id, name, status, config, tags", id="filter", compact=True)
         yield Static("", id="sessions-message", markup=False)
         yield SessionsTable(id="sessions-table")
         yield KeyBar()
@@ -58,6 +61,12 @@ compare view of the marked sessions (2 to 12) on one chart.
     def on_mount(self) -> None:
         self.query_one(SessionsTable).redact = getattr(self.app, "redact", False)
         self.reload()
+        self.set_interval(FOLLOW_SECONDS, self._follow)
+
+    def _follow(self) -> None:
+        """While a session is recording, reload now and then: its loss and step move on."""
+        if self.app.screen is self and (self.app.running or any(i.status == "running" for i in self.infos)):
+            self.reload()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -260,6 +269,6 @@ compare view of the marked sessions (2 to 12) on one chart.
         if session.config is None:
             self.notify(f"session {session_id} has no config", severity="warning")
             return
-        self.app.switch_mode("setup")
+        self.app.action_mode("setup")
         self.app.mode_screen("setup").load(session.config)
         self.app.notify(f"config of session {session_id} loaded into the form")

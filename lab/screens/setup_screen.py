@@ -6,6 +6,7 @@ all fields are valid. An invalid form cannot start a run: ctrl+r then points at 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Static
 
 from core.config import SECTIONS, Config, ConfigError, config_from_dict, config_to_dict, config_to_toml
+from lab.screens.confirm_screen import ConfirmScreen
 from lab.screens.text_prompt import TextPrompt
 from lab.screens.weights_editor import MAX_EDITABLE, WEIGHT_KEYS, WeightsEditor
 from lab.widgets.config_field import ConfigField
@@ -92,18 +94,26 @@ inputs empty to take it from the dataset. Small nets can be given explicit weigh
         return self.query_one(f"#field-{section}-{name}", ConfigField)
 
     def form_dict(self) -> dict:
-        """The valid fields' values as nested dicts (empty fields left out); invalid ones skipped."""
+        """The fields' checked values as nested dicts (empty fields left out).
+
+        A field that fails its own check is left out; one that passes it but breaks a
+        cross-field rule (signs longer than hidden) is kept, so the rule keeps failing: a form
+        is never run or saved without a field the user can see.
+        """
         data: dict[str, dict] = {s: {} for s in SECTIONS}
         for f in self.fields:
-            if f.error is None and f.checked is not None:
+            if f.own_error is None and f.checked is not None:
                 data[f.section][f.field.name] = f.checked
         return data
 
     def config(self) -> Config:
         """The form as a validated Config; raises ConfigError naming the first problem."""
+        data: dict[str, dict] = {s: {} for s in SECTIONS}
         for f in self.fields:
-            f.value()  # the field's own message first
-        return config_from_dict(self.form_dict(), "form")
+            value = f.value()  # the field's own message first
+            if value is not None:
+                data[f.section][f.field.name] = value
+        return config_from_dict(data, "form")
 
     def revalidate(self) -> Config | None:
         """Re-run the cross-field rules; show the result and refresh the preview."""
@@ -113,7 +123,7 @@ inputs empty to take it from the dataset. Small nets can be given explicit weigh
             field = self.query(f"#field-{key}").first(ConfigField) if self.query(f"#field-{key}") else None
             if field is not None and field.error == message:
                 field.validate()
-        invalid = [f for f in self.fields if f.error is not None]
+        invalid = [f for f in self.fields if f.own_error is not None]
         preview = self.query_one(InitPreview)
         if invalid:
             self._form_error(f"{len(invalid)} field(s) invalid: {', '.join(f.key for f in invalid[:4])}")
@@ -174,7 +184,7 @@ inputs empty to take it from the dataset. Small nets can be given explicit weigh
                 except Exception:  # a value the editor cannot hold (a choice that does not exist)
                     if hasattr(field.editor, "value") and isinstance(field.editor.value, str):
                         field.editor.value = format_value(value)
-                    field.show_error(f"form: [{section}] {name} = {format_value(value)}: not one of the choices")
+                    field.reject(f"form: [{section}] {name} = {format_value(value)}: not one of the choices")
         if unknown:
             self.notify(f"ignored unknown keys: {', '.join(unknown)}", severity="warning", timeout=8)
 
@@ -203,6 +213,7 @@ inputs empty to take it from the dataset. Small nets can be given explicit weigh
     def action_run(self) -> None:
         try:
             config = self.config()
+            preflight(config)
         except ConfigError as e:
             self.revalidate()
             first = next((f for f in self.fields if f.error is not None), None)
@@ -262,8 +273,12 @@ inputs empty to take it from the dataset. Small nets can be given explicit weigh
                                         check=check), opened)
 
     def action_defaults(self) -> None:
-        self.load(Config(), None)
-        self.notify("form reset to the defaults")
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.load(Config(), None)
+                self.notify("form reset to the defaults")
+
+        self.app.push_screen(ConfirmScreen("Reset every field of the form to its default?"), done)
 
     def action_weights(self) -> None:
         try:
@@ -303,3 +318,15 @@ inputs empty to take it from the dataset. Small nets can be given explicit weigh
 
     def set_inputs_hint(self, inputs: int) -> None:
         self.field("model", "inputs").set_placeholder(f"{inputs} (from the dataset)")
+
+
+def preflight(config: Config) -> None:
+    """What would fail a run before its first step, checked before starting it: a data file
+    that is not there, a CUDA device this machine lacks. Raises ConfigError, the engine's message."""
+    path = config.data.path
+    if path and not Path(path).expanduser().is_file():
+        raise ConfigError(f"form: [data] path = {json.dumps(path)}: no such file")
+    if config.train.device.startswith("cuda"):
+        from core.train import resolve_device  # torch: only for a form that asks for CUDA
+
+        resolve_device(config.train.device)

@@ -102,9 +102,22 @@ class WeightsEditor(ModalScreen[dict | None]):
             yield Static("", classes="error", markup=False)
             yield Static("ctrl+s: apply · ctrl+g: draw from the scheme and seed · escape: cancel", classes="hint")
 
+    def on_mount(self) -> None:
+        self.place_cursor()
+
+    def place_cursor(self) -> None:
+        """The cursor on the first array, below the comment line, ready to edit a value."""
+        area = self.query_one(TextArea)
+        area.focus()
+        lines = area.text.split("\n")
+        row = next((i for i, line in enumerate(lines) if line and not line.startswith("#")), len(lines) - 1)
+        column = lines[row].find("[") + 1 if "[" in lines[row] else len(lines[row])
+        area.cursor_location = (row, column)
+
     def action_draw(self) -> None:
         try:
             self.query_one(TextArea).text = weights_text(drawn_weights(self.config))
+            self.place_cursor()
         except ConfigError as e:
             self.query_one(".error", Static).update(str(e))
 

@@ -33,8 +33,7 @@ class CkPlot(RunPlot):
         pad = max(0.05 * (high - low), 1e-3)
         low, high = low - pad, high + pad
         x_max = max(float(frame.total_steps), last_step, 1.0)
-        plt.xlim(0.0, x_max)
-        plt.ylim(low, high)
+        self.axes(plt, (0.0, x_max), (low, high))
         dim = self.color("foreground", dim=True)
         plt.horizontal_line(0.0, color=dim)
         if s.band is not None:

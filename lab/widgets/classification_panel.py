@@ -22,6 +22,11 @@ def table_rows(frame: RunFrame) -> list[int]:
     return sorted(np.argsort(np.abs(frame.c), kind="stable")[:MAX_ROWS].tolist())
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 component`, `4 components`, `2^33 components` (count_text shortens huge counts)."""
+    return f"{count_text(count)} {noun}" + ("" if count == 1 else "s")
+
+
 def summary_text(frame: RunFrame) -> Text:
     k = frame.classification
     text = Text()
@@ -29,7 +34,7 @@ def summary_text(frame: RunFrame) -> Text:
         text.append("classification pending…", style="dim")
         return text
     text.append(f"{k.pathological} pathological", style="bold")
-    text.append(f" · {count_text(k.components)} components · {k.effective_components} effective\n")
+    text.append(f" · {plural(k.components, 'component')} · {k.effective_components} effective\n")
     text.append(f"signs '{k.signs}'" if k.signs else "signs —")
     p = frame.probability
     text.append(" · P(path. at init) " + (p.describe() if p is not None else "…"))
@@ -55,14 +60,16 @@ class ClassificationPanel(VerticalScroll):
         self._pending: RunFrame | None = None
         self._stale = False
         self._summary_lines = -1
+        self._empty = "waiting for the first snapshot…"
 
     def compose(self) -> ComposeResult:
         yield Static(Text("classification pending…", style="dim"), id="summary")
         yield NeuronTable(id="neurons")
 
-    def show(self, frame: RunFrame | None) -> None:
+    def show(self, frame: RunFrame | None, empty: str | None = None) -> None:
         """Fill the panel with `frame`; while the panel is hidden (a tab not shown) only remember it."""
         self._pending, self._stale = frame, True
+        self._empty = empty or "waiting for the first snapshot…"
         if self.display:
             self._fill()
 
@@ -75,7 +82,7 @@ class ClassificationPanel(VerticalScroll):
         summary = self.query_one("#summary", Static)
         table = self.query_one(NeuronTable)
         if frame is None:
-            summary.update(Text("waiting for the first snapshot…", style="dim"))
+            summary.update(Text(self._empty, style="dim"))
             table.show([])
             return
         text = summary_text(frame)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -17,6 +18,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from core.config import ConfigError, allowed_text, field_type
 from lab.form_values import check_text, format_value
+from lab.widgets.form_input import FormInput
 
 BLANK_LABEL = "(none)"
 
@@ -24,6 +26,7 @@ BLANK_LABEL = "(none)"
 def field_help(section: str, f: dataclasses.Field) -> str:
     """`help — allowed values`, from the schema (what the CLI's --help and errors say too)."""
     return f"[{section}] {f.name}: {f.metadata['help']} — {allowed_text(section, f)}"
+
 
 
 class ConfigField(Vertical):
@@ -53,7 +56,8 @@ class ConfigField(Vertical):
         self.section = section
         self.field = f
         self.base, self.optional = field_type(section, f.name)
-        self.error: str | None = None
+        self.error: str | None = None  # shown under the field: its own error or a cross-field rule's
+        self.own_error: str | None = None  # the field's own check (type, range), as last validated
         self.checked = value  # the last valid value (the initial one comes from a Config)
         self._initial = value
         self.help = field_help(section, f)
@@ -75,17 +79,17 @@ class ConfigField(Vertical):
             select = Select([(c, c) for c in choices], value=value if value in choices else Select.BLANK,
                             allow_blank=self.optional, prompt=BLANK_LABEL, compact=True, id=editor_id,
                             classes="editor")
-            select.tooltip = self.help
+            select.tooltip = Text(self.help)
             return select
         if self.base is bool:
             # A select rather than a checkbox: "true" / "false" reads the same without colour.
             select = Select([("true", "true"), ("false", "false")], value=format_value(bool(value)),
                             allow_blank=False, compact=True, id=editor_id, classes="editor")
-            select.tooltip = self.help
+            select.tooltip = Text(self.help)
             return select
-        editor = Input(format_value(value), placeholder="(empty)" if self.optional else "", compact=True,
+        editor = FormInput(format_value(value), placeholder="(empty)" if self.optional else "", compact=True,
                        id=editor_id, classes="editor")
-        editor.tooltip = self.help
+        editor.tooltip = Text(self.help)
         return editor
 
     @property
@@ -131,8 +135,15 @@ class ConfigField(Vertical):
         except ConfigError as e:
             self.checked = None
             error = str(e)
+        self.own_error = error
         self.show_error(error)
         return error
+
+    def reject(self, error: str) -> None:
+        """Mark the field invalid with `error` (a value its editor cannot even hold)."""
+        self.checked = None
+        self.own_error = error
+        self.show_error(error)
 
     def show_error(self, error: str | None) -> None:
         if error == self.error:

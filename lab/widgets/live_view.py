@@ -61,11 +61,12 @@ class LiveView(Vertical):
         ncf.display = False
         yield ncf
 
-    def show(self, frame: RunFrame | None) -> None:
-        """Draw `frame` in every pane (plots rebuild lazily, when painted)."""
+    def show(self, frame: RunFrame | None, empty: str | None = None) -> None:
+        """Draw `frame` in every pane (plots rebuild lazily, when painted); with no frame, the
+        panes say `empty` (why there is nothing to draw) or that they wait for a snapshot."""
         for plot_id in ("loss", "ck", "quadric"):
-            self.query_one(f"#{plot_id}").show(frame)
-        self.query_one(ClassificationPanel).show(frame)
+            self.query_one(f"#{plot_id}").show(frame, empty)
+        self.query_one(ClassificationPanel).show(frame, empty)
         self.query_one(NcfPane).show(frame)
 
     def toggle_log(self) -> bool:

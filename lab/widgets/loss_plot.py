@@ -29,21 +29,18 @@ class LossPlot(RunPlot):
         lines = [(s.loss[keep], LINE, colors[0], plt.plot)]
         if s.test_loss is not None:
             lines.append((s.test_loss[keep], PATHOLOGICAL_MARKER, colors[1], plt.scatter))
-        plt.xlim(0.0, max(float(frame.total_steps), float(s.step[-1]), 1.0))
-        values = np.concatenate([y[np.isfinite(y)] for y, _, _, _ in lines])
+        x_range = (0.0, max(float(frame.total_steps), float(s.step[-1]), 1.0))
+        # A log axis is drawn as log10 values on a linear one, with ticks labelled by the values
+        # they stand for: plotext's own log axis prints `0.17982425884 ... 0.00000000000`.
         if self.log_y:
-            plt.yscale("log")
-            values = np.log10(np.maximum(values, LOG_FLOOR))
-        if len(values):
-            low, high = float(values.min()), float(values.max())
-            if not self.log_y:
-                low = min(0.0, low)
-            pad = 0.05 * (high - low) if high - low > 1e-9 else max(0.1 * abs(high), 0.02 if self.log_y else 1e-3)
-            low, high = low - pad, high + pad
-            plt.ylim(low, high)  # with a log axis plotext takes the limits as log10 values
+            lines = [(np.log10(np.maximum(y, LOG_FLOOR)), marker, color, draw) for y, marker, color, draw in lines]
+        values = np.concatenate([y[np.isfinite(y)] for y, _, _, _ in lines])
+        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        if not self.log_y:
+            low = min(0.0, low)
+        pad = 0.05 * (high - low) if high - low > 1e-9 else max(0.1 * abs(high), 0.02 if self.log_y else 1e-3)
+        self.axes(plt, x_range, (low - pad, high + pad), log_y=self.log_y)
         for y, marker, color, draw in lines:
-            if self.log_y:
-                y = np.maximum(y, LOG_FLOOR)
             ok = np.isfinite(y)
             if ok.any():
                 draw(step[ok].tolist(), y[ok].tolist(), marker=marker, color=color)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-MODES = (("setup", "F2 set-up"), ("live", "F3 live"), ("sessions", "F4 sessions"), ("experiments", "F5 experiments"))
+from lab.screens.modes import MODES
 
 
 class ModeBar(Static):
-    """`relulab · F2 set-up  F3 live  F4 sessions · <context>`."""
+    """`relulab  F2 set-up  F3 live  F4 sessions  F5 experiments  <context>`."""
 
     DEFAULT_CSS = """
     ModeBar { height: 1; background: $primary-background; padding: 0 1; }
@@ -30,9 +30,9 @@ class ModeBar(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("relulab", style="bold")
         text.append("  ")
-        for mode, label in MODES:
-            style = "bold reverse" if mode == self.current else "dim"
-            text.append(f" {label} ", style=style)
+        for mode in MODES:
+            style = "bold reverse" if mode.name == self.current else "dim"
+            text.append(f" {mode.key.upper()} {mode.label} ", style=style)
             text.append(" ")
         if context:
             text.append(" " + context)

@@ -44,8 +44,7 @@ class QuadricPlot(RunPlot):
         x_max = 1.1 * max(float(np.max(w_now, initial=0.0)), float(np.max(s.w_norm[keep], initial=0.0)), 1e-6)
         y_max = 1.1 * max(float(np.max(np.abs(v_now), initial=0.0)), float(np.max(np.abs(s.v[keep]), initial=0.0)),
                           1e-6)
-        plt.xlim(0.0, x_max)
-        plt.ylim(-y_max, y_max)
+        self.axes(plt, (0.0, x_max), (-y_max, y_max))
         dim = self.color("foreground", dim=True)
         plt.horizontal_line(0.0, color=dim)
         colors = self.series_colors()

@@ -19,5 +19,5 @@ class ReplayControls(Static):
         text.append("▶ playing" if playing else "❚❚ paused", style="bold green" if playing else "bold yellow")
         text.append(f" · {speed}/s · snapshot {index + 1:,}/{count:,} · step {step:,}")
         text.append(f" · hops {hops_seen}/{hops_total}")
-        text.append("   space ←/→ +/- home/end h", style="dim")
+        text.append("   space ←/→ ,/. +/- </> home/end h", style="dim")
         self.update(text, layout=False)

@@ -38,6 +38,61 @@ def neuron_label(k: int) -> str:
     return "0123456789abcdefghijklmnopqrstuvwxyz"[k] if k < 36 else "*"
 
 
+def nice_step(span: float, count: int = 5) -> float:
+    """A 1-2-5 step giving about `count` ticks over `span`."""
+    raw = span / max(1, count)
+    if not np.isfinite(raw) or raw <= 0:
+        return 1.0
+    magnitude = 10.0 ** np.floor(np.log10(raw))
+    return float(next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw))
+
+
+def tick_label(value: float, step: float) -> str:
+    """A tick in at most 7 characters: plain with as many decimals as the step needs, else
+    significant digits in e-form (`-4.1e11`, `2e-5`); never `0.00000000000` nor `-410713228979.2`."""
+    if value == 0 or abs(value) < step * 1e-6:
+        return "0"
+    decimals = max(0, int(-np.floor(np.log10(step) + 1e-9)))
+    text = f"{value:.{decimals}f}"
+    if len(text) <= 7 and 1e-3 <= abs(value) < 1e6:
+        return text
+    digits = int(np.floor(np.log10(abs(value)) + 1e-9) - np.floor(np.log10(step) + 1e-9)) + 1
+    return e_form(f"{value:.{min(3, max(1, digits))}g}")
+
+
+def e_form(text: str) -> str:
+    """`4e+11` -> `4e11`, `1e-05` -> `1e-5`: the exponent without padding."""
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def linear_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], list[str]]:
+    """Ticks at multiples of a 1-2-5 step inside [low, high], with their labels."""
+    step = nice_step(high - low, count)
+    first = np.ceil(low / step) * step
+    ticks = [float(t) for t in np.arange(first, high + step * 1e-9, step)][: 4 * count]
+    return ticks, [tick_label(t, step) for t in ticks]
+
+
+def log_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], list[str]]:
+    """Ticks for an axis drawn in log10 units over [low, high]: positions in log10, labels the
+    values they stand for (`1e-8`, `0.01`, `0.18`)."""
+    if high - low >= 2:
+        step = max(1.0, np.ceil((high - low) / count))
+        ticks = [float(t) for t in np.arange(np.ceil(low), high + 1e-9, step)]
+        return ticks, [tick_label(10.0 ** t, 10.0 ** t) for t in ticks]
+    ticks, _ = linear_ticks(low, high, count)
+    values = [10.0 ** t for t in ticks]
+    return ticks, [short_value(v) for v in values]
+
+
+def short_value(value: float) -> str:
+    """Two significant digits, e-form only when needed: 0.18, 3.2, 4.1e-5."""
+    return e_form(f"{value:.2g}")
+
+
 def frame_key(frame: RunFrame | None) -> tuple | None:
     """What a plot's picture depends on in `frame`: equal keys, equal pictures."""
     if frame is None or frame.series is None or len(frame.series) == 0:
@@ -66,16 +121,19 @@ class RunPlot(PlotextPlot):
         self._key: tuple | None = None
         self._built: tuple | None = None
         self._text: RenderResult = Text("")
+        self.empty = self.EMPTY  # what an empty plot says (a run that ended before its first snapshot)
 
     def on_mount(self) -> None:
         super().on_mount()
         if self.app.no_color:
             self.theme = "clear"  # plotext's colourless theme: no colour codes at all
 
-    def show(self, frame: RunFrame | None) -> None:
-        """Draw `frame`, if it differs from the one drawn (a hidden plot draws when shown)."""
+    def show(self, frame: RunFrame | None, empty: str | None = None) -> None:
+        """Draw `frame`, if it differs from the one drawn (a hidden plot draws when shown);
+        with no frame, `empty` says why (default: still waiting)."""
         key = frame_key(frame)
         self.frame = frame
+        self.empty = empty or self.EMPTY
         if key != self._key or key is None:
             self._key = key
             self.refresh()
@@ -111,13 +169,21 @@ class RunPlot(PlotextPlot):
             text += part
         plt.title(text[: self.size.width - 2])
 
+    def axes(self, plt: Plot, x: tuple[float, float], y: tuple[float, float], log_y: bool = False) -> None:
+        """Limits and readable ticks (see `tick_label`); with `log_y` the y data are log10 values."""
+        plt.xlim(*x)
+        plt.ylim(*y)
+        rows = max(4, (self.size.height - 4) // 2)
+        plt.xticks(*linear_ticks(x[0], x[1], max(3, min(6, self.size.width // 9))))
+        plt.yticks(*(log_ticks(y[0], y[1], rows) if log_y else linear_ticks(y[0], y[1], rows)))
+
     # -- rendering --------------------------------------------------------------------------------
 
     def render(self) -> RenderResult:
         frame = self.frame
         width, height = self.size
         if self._key is None or frame is None:
-            return Text(self.EMPTY[:width], style="dim")
+            return Text(self.empty, style="dim")
         if width < 12 or height < 5:
             return Text("")
         built = (self._key, width, height, self.app.theme, self.app.no_color)

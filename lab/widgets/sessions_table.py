@@ -6,6 +6,7 @@ import math
 import time
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from core.snapshot import count_text
@@ -30,12 +31,34 @@ def _loss(info) -> str:
 
 
 class SessionsTable(DataTable):
-    """`show(infos)` fills it; the cursor stays on the same session across reloads."""
+    """`show(infos)` fills it; the cursor stays on the same session across reloads, or on the
+    first / last row after home / end (so home after a reload is the newest session)."""
+
+    BINDINGS = [
+        Binding("home", "first_row", "First session", show=False),
+        Binding("end", "last_row", "Last session", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self.redact = False
         self.marked: list[str] = []  # session ids marked for comparison, in the order marked
+        self._edge: str | None = None  # "first" / "last" after home / end, until the cursor moves
+
+    def action_first_row(self) -> None:
+        self._edge = "first"
+        self.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        self._edge = "last"
+        self.move_cursor(row=max(0, self.row_count - 1), animate=False)
+
+    def _edge_row(self) -> int | None:
+        if self._edge == "first":
+            return 0
+        if self._edge == "last":
+            return max(0, self.row_count - 1)
+        return None
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -55,20 +78,30 @@ class SessionsTable(DataTable):
         """Mark exactly `ids` (kept in order, each once) and redraw the mark column."""
         self.marked = list(dict.fromkeys(ids))
         for session_id in self.shown_ids():
-            self.update_cell(session_id, "mark", MARK if session_id in self.marked else "")
+            self.update_cell(session_id, "mark", Text(MARK if session_id in self.marked else ""))
 
     def show(self, infos: list, select: str | None = None) -> None:
+        if self._edge is not None and self.cursor_row != self._edge_row():
+            self._edge = None  # moved away from the edge since
         keep = select or self.selected_id
+        if select is not None:
+            self._edge = None
         self.clear()
         for info in infos:
             created = REDACTED if self.redact else time.strftime("%Y-%m-%d %H:%M", time.localtime(info.created))
+            # Every cell a Text: a DataTable reads a plain str as markup, and names, tags and
+            # summaries are the user's own strings (`[paper] run` must keep its bracketed word).
             self.add_row(
-                MARK if info.id in self.marked else "", REDACTED if self.redact else info.id, info.name or "", Text(info.status, style=STATE_STYLE.get(info.status, "")),
-                _loss(info), "—" if info.pathological is None else str(info.pathological),
-                "—" if info.components is None else count_text(info.components), created, info.summary,
-                ", ".join(info.tags), key=info.id,
+                Text(MARK if info.id in self.marked else ""), Text(REDACTED if self.redact else info.id),
+                Text(info.name or ""), Text(info.status, style=STATE_STYLE.get(info.status, "")),
+                Text(_loss(info)), Text("—" if info.pathological is None else str(info.pathological)),
+                Text("—" if info.components is None else count_text(info.components)), Text(created),
+                Text(info.summary), Text(", ".join(info.tags)), key=info.id,
             )
-        if keep is not None:
+        edge = self._edge_row()
+        if edge is not None:
+            self.move_cursor(row=edge, animate=False)
+        elif keep is not None:
             try:
                 self.move_cursor(row=self.get_row_index(keep), animate=False)
             except Exception:  # the session is gone (deleted, filtered out)
