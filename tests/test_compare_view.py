@@ -128,3 +128,35 @@ def test_a_session_still_recording_grows_in_the_compare_view(tmp_path):
             growing.finish("completed")
 
     asyncio.run(body())
+
+
+def test_replay_cursor_readout_and_zoom(tmp_path):
+    from lab.screens.replay_screen import ReplayScreen
+    from lab.widgets.loss_plot import LossPlot
+    from lab.widgets.replay_controls import ReplayControls
+
+    store_path = tmp_path / "store"
+    session_id = record(Store(store_path), 2).id
+
+    async def body():
+        app = RelulabApp(store_path=str(store_path), replay=session_id, prewarm=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None,
+                           "the replay")
+            screen = app.screen
+            await pilot.press("home", *["right"] * 30)  # snapshot 31: step 300
+            assert screen.model.step == 300
+            controls = str(screen.query_one(ReplayControls).render())
+            assert f"loss {loss_of(2, 30):.6g}" in controls and "l_- 1" in controls
+            total = screen.model.total_steps  # the config's steps (2000): the run's x axis
+            await pilot.press("left_square_bracket")  # half the range, centred on step 300, clamped at 0
+            assert screen.query_one(LossPlot).zoom == (0.0, total / 2)
+            await pilot.press("left_square_bracket")
+            assert screen.query_one(LossPlot).zoom == (300 - total / 8, 300 + total / 8)
+            assert "zoom" in str(screen.query_one(ReplayControls).render())
+            await pilot.press("right_square_bracket", "right_square_bracket")
+            assert screen.query_one(LossPlot).zoom is None
+            await pilot.pause(0.2)
+            assert app.is_running
+
+    asyncio.run(body())

@@ -48,12 +48,15 @@ its recorded figures and tables instead.
         Binding("end", "jump('end')", "End", show=False, priority=True),
         Binding("h", "next_hop", "Next hop"),
         Binding("l", "toggle_log", "Log y"),
+        Binding("left_square_bracket", "zoom_in", "Zoom in", key_display="["),
+        Binding("right_square_bracket", "zoom_out", "Zoom out", key_display="]"),
         Binding("escape,backspace", "close", "Back"),
     ] + PANE_BINDINGS
 
     def __init__(self, session_id: str) -> None:
         super().__init__()
         self.session_id = session_id
+        self.zooms: list[tuple[float, float]] = []  # [ pushes a narrower step range, ] pops it
         self.model: ReplayModel | None = None
         self.playing = False
         self._budget = 0.0  # snapshots owed to the timer (fractions carry over)
@@ -164,10 +167,12 @@ its recorded figures and tables instead.
         model = self.model
         if model is None or model.experiment is not None:
             return
-        self.query_one(LiveView).show(model.frame())
+        frame = model.frame()
+        self.query_one(LiveView).show(frame)
         self.query_one(ReplayControls).show(
             playing=self.playing, speed=model.speed, index=model.index, count=len(model), step=model.step,
-            hops_seen=len(model.hops_upto(model.step)), hops_total=len(model.hops))
+            hops_seen=len(model.hops_upto(model.step)), hops_total=len(model.hops), readout=readout(frame),
+            zoom=self.zooms[-1] if self.zooms else None)
         self.query_one(StatusLine).show(
             state="playing" if self.playing else model.session.status,
             device=model.session.environment.get("device"), step=model.step, total=model.total_steps,
@@ -235,8 +240,45 @@ its recorded figures and tables instead.
             self.notify("no further hop in this session", timeout=3)
         self.redraw()
 
+    def action_zoom_in(self) -> None:
+        """Half the shown step range, centred on the cursor's step (the loss and c_k plots)."""
+        model = self.model
+        if model is None or model.experiment is not None:
+            return
+        low, high = self.zooms[-1] if self.zooms else (0.0, float(max(model.total_steps, model.step, 1)))
+        half = (high - low) / 4
+        if half < 1:
+            return
+        new_low = max(0.0, model.step - half)
+        self.zooms.append((new_low, new_low + 2 * half))
+        self.query_one(LiveView).set_zoom(self.zooms[-1])
+        self.redraw()
+
+    def action_zoom_out(self) -> None:
+        if self.model is None or not self.zooms:
+            return
+        self.zooms.pop()
+        self.query_one(LiveView).set_zoom(self.zooms[-1] if self.zooms else None)
+        self.redraw()
+
     def action_toggle_log(self) -> None:
         self.query_one(LiveView).toggle_log()
 
     def action_close(self) -> None:
         self.app.pop_screen()
+
+
+def readout(frame) -> str:
+    """The values at the replay's cursor: loss, test loss, l_- and the component's name."""
+    if frame is None:
+        return ""
+    parts = []
+    if frame.loss is not None:
+        parts.append(f"loss {frame.loss:.6g}")
+    if frame.test_loss is not None:
+        parts.append(f"test {frame.test_loss:.6g}")
+    if frame.classification is not None:
+        parts.append(f"l_- {frame.classification.pathological}")
+        if frame.classification.signs:
+            parts.append(f"signs {frame.classification.signs}")
+    return " · ".join(parts)

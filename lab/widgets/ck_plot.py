@@ -10,7 +10,7 @@ import numpy as np
 from textual_plotext.plot import Plot
 
 from lab.frame import RunFrame
-from lab.widgets.run_plot import LINE, PATHOLOGICAL_MARKER, RunPlot, neuron_label, thin
+from lab.widgets.run_plot import LINE, PATHOLOGICAL_MARKER, RunPlot, neuron_label
 
 BAND_MARKER = "·"
 
@@ -20,9 +20,10 @@ class CkPlot(RunPlot):
 
     def draw(self, plt: Plot, frame: RunFrame) -> None:
         s = frame.series
-        keep = thin(len(s), max(10, self.size.width // 2))
+        x_max = max(float(frame.total_steps), float(s.step[-1]), 1.0)
+        keep, (x_low, x_max) = self.window(s.step, (0.0, x_max), max(10, self.size.width // 2))
         step = s.step[keep].astype(float).tolist()
-        last_step = float(s.step[-1])
+        last_step = step[-1]  # the newest point shown (zoomed: the window's last)
         c = s.c[keep]
         parts = [c.ravel(), [0.0]]
         if s.band is not None:
@@ -32,8 +33,7 @@ class CkPlot(RunPlot):
         low, high = float(values.min()), float(values.max())
         pad = max(0.05 * (high - low), 1e-3)
         low, high = low - pad, high + pad
-        x_max = max(float(frame.total_steps), last_step, 1.0)
-        self.axes(plt, (0.0, x_max), (low, high))
+        self.axes(plt, (x_low, x_max), (low, high))
         dim = self.color("foreground", dim=True)
         plt.horizontal_line(0.0, color=dim)
         if s.band is not None:
@@ -50,7 +50,7 @@ class CkPlot(RunPlot):
         rows = max(1, self.size.height - 4)
         labels: dict[int, list[tuple[str, float, object]]] = {}
         for j, k in enumerate(s.neurons):
-            value = float(s.c[-1, j])
+            value = float(c[-1, j])
             if not np.isfinite(value):
                 continue
             color = pathological if frame.c[k] < 0 else colors[j % len(colors)]

@@ -69,6 +69,11 @@ class LiveView(Vertical):
         self.query_one(ClassificationPanel).show(frame, empty)
         self.query_one(NcfPane).show(frame)
 
+    def set_zoom(self, zoom: tuple[float, float] | None) -> None:
+        """Show only steps in `zoom` on the loss and c_k plots (None: the whole run)."""
+        for plot_id in ("loss", "ck"):
+            self.query_one(f"#{plot_id}").set_zoom(zoom)
+
     def toggle_log(self) -> bool:
         plot = self.query_one(LossPlot)
         plot.log_y = not plot.log_y

@@ -7,7 +7,7 @@ from textual.reactive import reactive
 from textual_plotext.plot import Plot
 
 from lab.frame import RunFrame
-from lab.widgets.run_plot import LINE, PATHOLOGICAL_MARKER, RunPlot, thin
+from lab.widgets.run_plot import LINE, PATHOLOGICAL_MARKER, RunPlot
 
 # Log scale needs positive values; an exact zero loss is drawn at this floor.
 LOG_FLOOR = 1e-12
@@ -23,13 +23,13 @@ class LossPlot(RunPlot):
 
     def draw(self, plt: Plot, frame: RunFrame) -> None:
         s = frame.series
-        keep = thin(len(s), max(10, self.size.width))
+        keep, x_range = self.window(s.step, (0.0, max(float(frame.total_steps), float(s.step[-1]), 1.0)),
+                                    max(10, self.size.width))
         step = s.step[keep].astype(float)
         colors = self.series_colors()
         lines = [(s.loss[keep], LINE, colors[0], plt.plot)]
         if s.test_loss is not None:
             lines.append((s.test_loss[keep], PATHOLOGICAL_MARKER, colors[1], plt.scatter))
-        x_range = (0.0, max(float(frame.total_steps), float(s.step[-1]), 1.0))
         # A log axis is drawn as log10 values on a linear one, with ticks labelled by the values
         # they stand for: plotext's own log axis prints `0.17982425884 ... 0.00000000000`.
         if self.log_y:

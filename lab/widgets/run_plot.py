@@ -122,6 +122,7 @@ class RunPlot(PlotextPlot):
         self._built: tuple | None = None
         self._text: RenderResult = Text("")
         self.empty = self.EMPTY  # what an empty plot says (a run that ended before its first snapshot)
+        self.zoom: tuple[float, float] | None = None  # the x (step) range shown; None: the whole run
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -137,6 +138,19 @@ class RunPlot(PlotextPlot):
         if key != self._key or key is None:
             self._key = key
             self.refresh()
+
+    def set_zoom(self, zoom: tuple[float, float] | None) -> None:
+        self.zoom = zoom
+        self.redraw()
+
+    def window(self, steps: np.ndarray, full: tuple[float, float], points: int) -> tuple[np.ndarray, tuple]:
+        """(indices of at most `points` snapshots inside the shown x range, that range): the zoom
+        when one is set and holds snapshots, else `full`."""
+        if self.zoom is not None:
+            inside = np.flatnonzero((steps >= self.zoom[0]) & (steps <= self.zoom[1]))
+            if inside.size:
+                return inside[thin(inside.size, points)], self.zoom
+        return thin(len(steps), points), full
 
     def redraw(self) -> None:
         self._built = None
