@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.strict_json import plain as jsonable  # numpy -> lists, NaN / inf -> null: strict JSON
+
 
 def build_report(name: str, quick: bool, params: dict, result, device: str, started_at: str,
                  seconds: float) -> tuple[dict, dict]:
@@ -116,23 +118,6 @@ def result_device(result) -> str:
     from core.experiments import MitigationResult
 
     return result.prescribed.device if isinstance(result, MitigationResult) else result.device
-
-
-def jsonable(obj):
-    """numpy -> lists, NaN / inf -> null: strict JSON."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    return obj
 
 
 def headline_tables(result) -> dict:
