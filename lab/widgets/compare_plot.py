@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from lab.widgets.run_plot import LINE, PATHOLOGICAL_MARKER, thin
+from lab.widgets.run_plot import LINE, PATHOLOGICAL_MARKER, linear_ticks, log_ticks, thin
 
 LOG_FLOOR = 1e-12
 # Distinct colours for up to 12 runs (then they repeat); the legend uses the same ones.
@@ -84,8 +84,8 @@ class ComparePlot(PlotextPlot):
                 ok = np.isfinite(x) & np.isfinite(y)
                 if low_x is not None:
                     ok &= (x >= low_x) & (x <= high_x)
-                if chart.log_y:
-                    y = np.maximum(y, LOG_FLOOR)
+                if chart.log_y:  # drawn in log10 units on a linear axis, ticks labelled by value
+                    y = np.log10(np.maximum(y, LOG_FLOOR))
                 keep = np.flatnonzero(ok)[thin(int(ok.sum()), max(10, width))]
                 if keep.size:
                     draw(x[keep].tolist(), y[keep].tolist(), marker=marker, color=curve.color)
@@ -96,13 +96,14 @@ class ComparePlot(PlotextPlot):
             return self._text
         values = np.concatenate(drawn)
         low, high = float(values.min()), float(values.max())
-        if chart.log_y:  # plotext takes log-axis limits as log10 values, and needs them given
-            plt.yscale("log")
-            low, high = np.log10(low), np.log10(high)
         pad = 0.05 * (high - low) if high - low > 1e-12 else max(0.1 * abs(high), 0.02)
-        plt.ylim(low - pad, high + pad)
+        low, high = low - pad, high + pad
+        plt.ylim(low, high)
+        rows = max(4, (height - 4) // 2)
+        plt.yticks(*(log_ticks(low, high, rows) if chart.log_y else linear_ticks(low, high, rows)))
         if low_x is not None and high_x > low_x:
             plt.xlim(low_x, high_x)
+            plt.xticks(*linear_ticks(low_x, high_x, max(3, min(6, width // 9))))
         if chart.cursor is not None and drawn:
             plt.vline(chart.cursor, "gray")
         plt.xlabel(chart.x_label)
