@@ -57,3 +57,22 @@ def test_a_diverged_run_writes_strict_json_everywhere(tmp_path, capsys):
         for text in row:
             if text is not None:
                 strict(text)
+
+
+def test_analysis_commands_print_strict_json(capsys):
+    """atlas, ncf (and connect, sweep) write their --json through core.strict_json: a reader that
+    refuses NaN / Infinity accepts their output."""
+    from pathlib import Path
+
+    from lab.cli.main import main
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    for argv in (["ncf", str(examples / "small_init.toml"), "--json"],
+                 ["atlas", str(examples / "abs_obstructed.toml"), "--restarts", "2", "--steps", "20", "--json",
+                  "--no-save"]):
+        assert main(argv) in (0, 3)
+        json.loads(capsys.readouterr().out, parse_constant=refuse)

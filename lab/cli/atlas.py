@@ -9,12 +9,12 @@ reference (every c_k -> |c_k|) as one batched sweep of projected GD. Exit status
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
 from pathlib import Path
 
+from core import strict_json
 from lab.cli.exit_codes import for_status
 from lab.cli.flags import add_schema_flag, apply_flags
 from lab.cli.output import say
@@ -97,7 +97,7 @@ def map_config(args: argparse.Namespace) -> int:
         session, store_error = record(args, atlas_config(config), result, report)
     report["session"] = session
     if args.json:
-        say(json.dumps(report))
+        say(strict_json.dumps(report))
     else:
         show(report)
     if store_error:
@@ -152,7 +152,7 @@ def redraw(args: argparse.Namespace) -> int:
     report = session.json("atlas")
     try:
         report = dict(report, session=session.id)
-        text = json.dumps(report) if args.json else None
+        text = strict_json.dumps(report) if args.json else None
         if not args.json:
             show(report)
     except (KeyError, TypeError, ValueError, AttributeError):

@@ -13,13 +13,14 @@ Exit status: 0 connected, 3 not connected (not found within budget, or a gap of 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import signal
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from core import strict_json
 
 NPZ_KEYS = ("hidden_weight", "hidden_bias_values", "output_weight", "output_bias")
 
@@ -226,7 +227,7 @@ def connect_command(args: argparse.Namespace) -> int:
     if args.json:
         from lab.cli.output import say as print_line
 
-        print_line(json.dumps(report))
+        print_line(strict_json.dumps(report))
     else:
         from rich.console import Console
 

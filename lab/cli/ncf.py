@@ -10,9 +10,9 @@ directions its frozen output sign lets it reach, and the classification of the p
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
+from core import strict_json
 from lab.cli.flags import add_schema_flag, add_set_argument, apply_flags
 
 SHOWN_DIRECTION = 6  # entries of a direction printed in the table (all of them in --json)
@@ -67,7 +67,7 @@ def ncf_command(args: argparse.Namespace) -> int:
     report = ncf_report(config, args.starts)
     report["seconds"] = round(time.perf_counter() - started, 3)
     if args.json:
-        say(json.dumps(report))
+        say(strict_json.dumps(report))
     else:
         print_report(report)
     return 0

@@ -17,11 +17,11 @@ Exit status: 0 every member completed, 3 some diverged (their results are record
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
 
+from core import strict_json
 from lab.cli.sessions import add_store_argument
 
 BACKENDS = ("local", "ray")  # core.sweeps.backends.BACKENDS, without importing torch
@@ -132,7 +132,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     report = build_report(plan, results, status, seconds, args, recorder, len(done))
     if args.json:
-        print(json.dumps(json_safe(report)))
+        print(strict_json.dumps(json_safe(report)))
     else:
         print_report(plan, report)
     if failure:
@@ -320,7 +320,7 @@ def dry_run(plan, args) -> int:
         "estimated_seconds": round(estimate, 1), "backend": args.backend,
     }
     if args.json:
-        print(json.dumps(report))
+        print(strict_json.dumps(report))
         return 0
     from rich.console import Console
     from rich.text import Text
