@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +13,13 @@ from lab.screens.setup_screen import SetupScreen
 from lab.widgets.classification_panel import ClassificationPanel
 from lab.widgets.config_field import ConfigField
 from lab.widgets.sessions_table import SessionsTable
+from tests.pilot_helpers import run_async, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_async(test):
-    """Run an async test body in its own event loop (no pytest-asyncio needed)."""
-
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return wrapper
 WIDE = (100, 30)
 NARROW = (80, 24)
-
-
-async def wait_until(pilot, condition, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def tab_to(pilot, section: str, name: str, limit: int = 60) -> None:

@@ -7,7 +7,6 @@ after checking the new SVGs by eye.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,11 @@ from lab.app import RelulabApp
 from lab.screens.replay_screen import ReplayScreen
 from lab.widgets.init_preview import InitPreview
 from lab.widgets.sessions_table import SessionsTable
+from tests.pilot_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "abs_obstructed.toml"
 SIZES = {"wide": (100, 30), "narrow": (80, 24)}
-
-
-async def wait_until(pilot, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 def make_app() -> RelulabApp:

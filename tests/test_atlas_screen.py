@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 from textual.app import App
@@ -15,17 +14,10 @@ from lab.app import RelulabApp
 from lab.cli.main import main
 from lab.screens.atlas_screen import AtlasScreen
 from lab.screens.replay_screen import ReplayScreen
+from tests.pilot_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDE = (110, 34)
-
-
-async def wait_until(pilot, condition, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def classification(app) -> str:

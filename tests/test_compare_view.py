@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from lab.app import RelulabApp
 from lab.screens.compare_screen import CompareScreen
 from lab.widgets.sessions_table import SessionsTable
 from sessions import Store
+from tests.pilot_helpers import wait_until
 
 STEPS = 101  # snapshots at steps 0, 10, ..., 1000
 
@@ -46,13 +46,6 @@ def table_value(screen: CompareScreen, session_id: str) -> str:
     return str(table.get_row(session_id)[2])  # the "@ cursor" column
 
 
-async def wait_for(pilot, condition, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
 def test_mark_three_compare_smooth_log_and_read_the_cursor(tmp_path):
     store_path = tmp_path / "store"
     store = Store(store_path)
@@ -63,7 +56,7 @@ def test_mark_three_compare_smooth_log_and_read_the_cursor(tmp_path):
         app = RelulabApp(store_path=str(store_path), prewarm=False)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("f4")
-            await wait_for(pilot, lambda: app.screen.query(SessionsTable) and
+            await wait_until(pilot, lambda: app.screen.query(SessionsTable) and
                            app.screen.query_one(SessionsTable).row_count == 4, "the sessions table")
             table = app.screen.query_one(SessionsTable)
             await pilot.press("v")  # nothing marked: a warning, no compare view
@@ -74,7 +67,7 @@ def test_mark_three_compare_smooth_log_and_read_the_cursor(tmp_path):
                 await pilot.press("space")
             assert table.marked == ids
             await pilot.press("v")
-            await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.runs, "compare view")
+            await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.runs, "compare view")
             screen = app.screen
             assert [r.id for r in screen.runs] == ids
             assert list(screen.differences) == ["train.lr"]
@@ -118,13 +111,13 @@ def test_a_session_still_recording_grows_in_the_compare_view(tmp_path):
         app = RelulabApp(store_path=str(store_path), prewarm=False)
         async with app.run_test(size=(80, 24)) as pilot:
             app.push_screen(CompareScreen([done.id, growing.id]))
-            await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.runs, "compare view")
+            await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.runs, "compare view")
             screen = app.screen
             first = len(screen.runs[1].series["step"])
             for i in range(10, 60):
                 growing.append(snapshot(10 * i, loss_of(1, i)))
             growing.flush()  # committed, as the writer thread does every second
-            await wait_for(pilot, lambda: len(screen.runs[1].series["step"]) > first, "the recording run to grow")
+            await wait_until(pilot, lambda: len(screen.runs[1].series["step"]) > first, "the recording run to grow")
             growing.finish("completed")
 
     asyncio.run(body())
@@ -141,7 +134,7 @@ def test_replay_cursor_readout_and_zoom(tmp_path):
     async def body():
         app = RelulabApp(store_path=str(store_path), replay=session_id, prewarm=False)
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None,
+            await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.model is not None,
                            "the replay")
             screen = app.screen
             await pilot.press("home", *["right"] * 30)  # snapshot 31: step 300

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from lab.cli.main import main
 from lab.screens.connect_screen import ConnectScreen, read_connection
 from lab.widgets.sessions_table import SessionsTable
 from sessions import open_store
+from tests.pilot_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "examples" / "abs_obstructed.toml"
@@ -28,13 +28,6 @@ def record_connection(tmp_path) -> str:
     assert main(["connect", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--config", str(TOY),
                  "--level", "0.2", "--no-align", "--name", "swap"]) == 0
     return open_store().resolve("swap")
-
-
-async def wait_until(pilot, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 def test_enter_on_a_connection_opens_its_screen(tmp_path):

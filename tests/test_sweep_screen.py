@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import numpy as np
 
@@ -14,6 +13,7 @@ from lab.cli.main import main
 from lab.screens.sweep_screen import SweepScreen
 from lab.sweep_results import heat_grid
 from lab.widgets.sessions_table import SessionsTable
+from tests.pilot_helpers import wait_until
 
 SPEC = """
 [model]
@@ -40,14 +40,6 @@ def test_heat_grid_is_the_mean_and_standard_error_over_the_other_axes():
     assert mean[0, 1] == 5.0 and np.isnan(se[0, 1])
     assert mean[1, 0] == 2.0 and count[1, 0] == 1  # the NaN member is left out
     assert np.isnan(mean[1, 1]) and count[1, 1] == 0
-
-
-async def wait_until(pilot, condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def test_f4_opens_a_sweep_sorts_filters_and_reruns_a_member(tmp_path, capsys):
