@@ -232,7 +232,7 @@ class NetworkLandscape(Landscape):
     def loss_and_grad(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s, w = self.sweep, self.weights(points)
         fw = forward(w, s.x, s.activation, s.slope)
-        value, grad_out = loss_and_grad(fw.out, s.y, s.loss)
+        value, grad_out = loss_and_grad(fw.out, s.y, s.loss, n=s.n)
         return value, self.flat(backward(w, s.x, fw, grad_out, s.activation, s.slope))
 
     def losses(self, points: torch.Tensor) -> torch.Tensor:

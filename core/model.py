@@ -4,9 +4,19 @@ Layout, chosen so every heavy operation is one large matrix product or a contigu
 - data: xt (d_eff, n), the inputs transposed, with a row of ones appended when there is a
   hidden bias, so the bias is the last column of W — exactly the W_k = (w_k, b_k) of docs/science.md;
 - hidden weights W (N, l, d_eff); output weights V (N, e, l); output bias o (N, e) or None;
-- pre-activations Z = W @ xt for all networks as one GEMM: (N*l, d_eff) x (d_eff, n) -> (N, l, n);
-- outputs V @ sigma(Z) as one batched product: (N, e, n).
+- pre-activations Z = W @ xt and outputs V @ sigma(Z) as batched products, one matrix product
+  of the same shape per network: (N, l, n) and (N, e, n).
 No autograd graph is built; `backward` is the chain rule by hand.
+
+A network's numbers must not depend on how many networks share its tensors (a sweep's chunking,
+a single run vs a sweep member). Two things would make them depend on it: one GEMM over all N*l
+rows (BLAS blocks and sums by the whole matrix's shape), and elementwise kernels that take a
+vector path in the body of a tensor and a scalar path in its tail (sigmoid, softplus and gelu
+round differently on the two). So every contraction is per network (`torch.bmm`), and callers
+may pad the sample axis to a multiple of LOOP_WIDTH with zero columns (`pad_columns`), so every
+network's block of every (N, *, n) tensor starts and ends on a vector boundary; `loss_value`,
+`output_grad` and `accuracy` take the number of real samples and ignore the padding. The
+per-neuron (N, l) arithmetic of projected GD is padded the same way (core.train.Sweep.project).
 """
 
 from __future__ import annotations
@@ -80,6 +90,17 @@ class Weights:
         return self.incoming_sq() - self.outgoing_sq()
 
 
+# A network's block is padded to a multiple of this: torch's CPU loops step two vectors at a time,
+# 32 float32 or 16 float64 with AVX-512, the widest (a block of 48 floats is measured to differ).
+LOOP_WIDTH = 32
+
+
+def pad_columns(t: torch.Tensor, multiple: int = LOOP_WIDTH) -> torch.Tensor:
+    """(..., n) -> (..., n rounded up to `multiple`), zero columns appended."""
+    extra = -t.shape[1] % multiple
+    return torch.nn.functional.pad(t, (0, extra)) if extra else t
+
+
 def design(x: torch.Tensor, bias: bool) -> torch.Tensor:
     """xt (d_eff, n): inputs transposed, with a row of ones for the hidden bias."""
     if bias:
@@ -95,8 +116,8 @@ class Forward:
 
 
 def forward(w: Weights, xt: torch.Tensor, activation: str, slope: float = 0.01) -> Forward:
-    N, l, d_eff = w.W.shape
-    z = (w.W.view(N * l, d_eff) @ xt).view(N, l, -1)
+    N, d_eff, n = w.W.shape[0], *xt.shape
+    z = torch.bmm(w.W, xt.expand(N, d_eff, n))
     h = activate(z, activation, slope)
     out = torch.bmm(w.V, h)
     if w.o is not None:
@@ -104,37 +125,56 @@ def forward(w: Weights, xt: torch.Tensor, activation: str, slope: float = 0.01) 
     return Forward(z, h, out)
 
 
-def loss_value(out: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
-    """Per-network mean loss (N,).
+def loss_value(out: torch.Tensor, target: torch.Tensor, loss: str, n: int | None = None) -> torch.Tensor:
+    """Per-network mean loss (N,) over the first `n` samples (default: all).
 
     target: (e, n), float targets for mse / bce, one-hot for cross_entropy. bce and
     cross_entropy take logits, as BCEWithLogitsLoss and CrossEntropyLoss do.
     """
+    e, n = out.shape[1], n or out.shape[2]
     if loss == "mse":
         diff = out - target
-        return (diff * diff).mean(dim=(1, 2))
-    if loss == "bce":
-        return (torch.nn.functional.softplus(out) - target * out).mean(dim=(1, 2))
-    if loss == "cross_entropy":
-        return -(torch.log_softmax(out, dim=1) * target).sum(1).mean(1)
-    raise ValueError(loss)
+        each = diff * diff
+    elif loss == "bce":
+        each = torch.nn.functional.softplus(out) - target * out
+    elif loss == "cross_entropy":
+        each, e = -(torch.log_softmax(out, dim=1) * target), 1
+    else:
+        raise ValueError(loss)
+    return each[:, :, :n].sum(dim=(1, 2)) / (n * e)
 
 
-def output_grad(out: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
-    """dL/dout (N, e, n) of the per-network mean losses of `loss_value`."""
-    N, e, n = out.shape
+def output_grad(out: torch.Tensor, target: torch.Tensor, loss: str, n: int | None = None) -> torch.Tensor:
+    """dL/dout (N, e, n) of the per-network mean losses of `loss_value`; zero past the first `n` samples."""
+    e, n = out.shape[1], n or out.shape[2]
     if loss == "mse":
-        return (out - target).mul_(2.0 / (n * e))
+        g = (out - target).mul_(2.0 / (n * e))
+    elif loss == "bce":
+        g = torch.sigmoid(out).sub_(target).mul_(1.0 / (n * e))
+    elif loss == "cross_entropy":
+        g = torch.softmax(out, dim=1).sub_(target).mul_(1.0 / n)
+    else:
+        raise ValueError(loss)
+    g[:, :, n:] = 0
+    return g
+
+
+def loss_and_grad(out: torch.Tensor, target: torch.Tensor, loss: str, need_grad: bool = True, n: int | None = None):
+    """(loss_value, output_grad or None) over the first `n` samples."""
+    return loss_value(out, target, loss, n), output_grad(out, target, loss, n) if need_grad else None
+
+
+def accuracy(out: torch.Tensor, target: torch.Tensor, loss: str, n: int | None = None) -> torch.Tensor | None:
+    """Per-network accuracy (N,) over the first `n` samples: the logit's sign for bce, the argmax
+    for cross_entropy; None for mse."""
+    n = n or out.shape[2]
     if loss == "bce":
-        return torch.sigmoid(out).sub_(target).mul_(1.0 / (n * e))
-    if loss == "cross_entropy":
-        return torch.softmax(out, dim=1).sub_(target).mul_(1.0 / n)
-    raise ValueError(loss)
-
-
-def loss_and_grad(out: torch.Tensor, target: torch.Tensor, loss: str, need_grad: bool = True):
-    """(loss_value, output_grad or None)."""
-    return loss_value(out, target, loss), output_grad(out, target, loss) if need_grad else None
+        right = (out[:, 0, :n] > 0) == (target[0, :n] > 0.5)
+    elif loss == "cross_entropy":
+        right = out[:, :, :n].argmax(1) == target[:, :n].argmax(0)
+    else:
+        return None
+    return right.to(out.dtype).mean(1)
 
 
 def backward(w: Weights, xt: torch.Tensor, fw: Forward, grad_out: torch.Tensor, activation: str, slope: float = 0.01) -> Weights:
@@ -143,6 +183,6 @@ def backward(w: Weights, xt: torch.Tensor, fw: Forward, grad_out: torch.Tensor, 
     dV = torch.bmm(grad_out, fw.h.transpose(1, 2))  # (N, e, l)
     dh = torch.bmm(w.V.transpose(1, 2), grad_out)  # (N, l, n)
     dz = activation_backward(dh, fw.z, fw.h, activation, slope)
-    dW = (dz.view(N * l, -1) @ xt.T).view(N, l, d_eff)
+    dW = torch.bmm(dz, xt.T.expand(N, *xt.T.shape))
     do = grad_out.sum(2) if w.o is not None else None
     return Weights(dW, dV, do)

@@ -24,7 +24,7 @@ from core.config import Config, ConfigError
 from core.data import Dataset, load_dataset
 from core.init import initial_params
 from core.invariants import classify, component_names, deciding_signs, hops_between, rebalance_factors, status_codes
-from core.model import Weights, backward, design, forward, loss_value, output_grad
+from core.model import Weights, accuracy, backward, design, forward, loss_value, output_grad, pad_columns
 from core.snapshot import Classification, Hop, Params, Snapshot, SnapshotBatch
 
 ADAM_BETAS = (0.9, 0.999)
@@ -62,6 +62,21 @@ def threads_for(work: int):
     before = torch.get_num_threads()
     if work < SMALL_STEP:
         torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """One intra-op CPU thread in this thread, for work whose numbers must not depend on how it is
+    batched: torch splits an elementwise loop or a reduction across threads at offsets that follow
+    the whole tensor's size, so with several threads a network's rounding would depend on the
+    other networks in its tensors. Cores are used by running several such jobs at once instead
+    (core.sweeps.backends.run_local)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         yield
     finally:
@@ -124,20 +139,30 @@ class Sweep:
         m, t = config.model, config.train
         self.activation, self.slope, self.loss = m.activation, m.negative_slope, t.loss
         self.bias = m.bias
-        self.x = design(torch.as_tensor(dataset.x_train, dtype=self.dtype, device=device), m.bias)
-        self.y = _targets(dataset.y_train, t.loss, m.outputs, device, self.dtype)
+        # Samples padded to whole vectors (core.model.LOOP_WIDTH): a network's numbers then do not depend on the
+        # other networks in its tensors (core/model.py); n and n_test count the real samples.
+        x = design(torch.as_tensor(dataset.x_train, dtype=self.dtype, device=device), m.bias)
+        self.n = x.shape[1]
+        self.x = pad_columns(x)
+        self.y = pad_columns(_targets(dataset.y_train, t.loss, m.outputs, device, self.dtype))
         self.x_test = self.y_test = None
+        self.n_test = 0
         if dataset.x_test is not None and len(dataset.x_test):
-            self.x_test = design(torch.as_tensor(dataset.x_test, dtype=self.dtype, device=device), m.bias)
-            self.y_test = _targets(dataset.y_test, t.loss, m.outputs, device, self.dtype)
+            x_test = design(torch.as_tensor(dataset.x_test, dtype=self.dtype, device=device), m.bias)
+            self.n_test = x_test.shape[1]
+            self.x_test = pad_columns(x_test)
+            self.y_test = pad_columns(_targets(dataset.y_test, t.loss, m.outputs, device, self.dtype))
         self.w = _stack(params, device, self.dtype)
         self.c0 = self.w.conserved()
         self.steps_done = 0
         self.state: list[list[torch.Tensor]] = []  # optimizer buffers, one list per parameter
-        n = self.x.shape[1]
+        n = self.n
         self.batch_size = min(t.batch_size or n, n)
         self._order = torch.arange(n, device=device)
         self._cursor = n
+        if self.batch_size < n:
+            self._x_batch = pad_columns(torch.zeros_like(self.x[:, :self.batch_size]))
+            self._y_batch = pad_columns(torch.zeros_like(self.y[:, :self.batch_size]))
         self._batch_rng = torch.Generator(device="cpu").manual_seed(config.data.seed)
 
     @property
@@ -149,22 +174,26 @@ class Sweep:
         """Multiply-adds of one step's hidden layer: networks x neurons x d_eff x batch."""
         return self.w.W.numel() * self.batch_size
 
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        n = self.x.shape[1]
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(inputs, targets, real samples) of the next step: everything, or the next minibatch."""
+        n = self.n
         if self.batch_size >= n:
-            return self.x, self.y
+            return self.x, self.y, n
         if self._cursor + self.batch_size > n:
             # A fresh permutation every epoch; the last partial batch is dropped.
             self._order = torch.randperm(n, generator=self._batch_rng).to(self.device)
             self._cursor = 0
         idx = self._order[self._cursor:self._cursor + self.batch_size]
         self._cursor += self.batch_size
-        return self.x[:, idx].contiguous(), self.y[:, idx]
+        b = self.batch_size
+        self._x_batch[:, :b] = self.x[:, idx]
+        self._y_batch[:, :b] = self.y[:, idx]
+        return self._x_batch, self._y_batch, b
 
     def gradients(self) -> Weights:
-        x, y = self._batch()
+        x, y, n = self._batch()
         fw = forward(self.w, x, self.activation, self.slope)
-        return backward(self.w, x, fw, output_grad(fw.out, y, self.loss), self.activation, self.slope)
+        return backward(self.w, x, fw, output_grad(fw.out, y, self.loss, n), self.activation, self.slope)
 
     def step(self) -> None:
         """One optimizer step for every network."""
@@ -209,7 +238,11 @@ class Sweep:
         target = self.c0
         if t.weight_decay:
             target = self.c0 * (1.0 - t.lr * t.weight_decay) ** (2 * self.steps_done)
-        a = rebalance_factors(self.w.incoming_sq(), self.w.outgoing_sq(), target)
+        # hypot and the square root round differently in a loop's vector body and its tail: every
+        # network's row is padded to whole vectors, so its factors do not depend on its neighbours.
+        l = self.w.W.shape[1]
+        a = rebalance_factors(pad_columns(self.w.incoming_sq()), pad_columns(self.w.outgoing_sq()),
+                              pad_columns(target))[:, :l]
         self.w.W.mul_(a[:, :, None])
         self.w.V.div_(a[:, None, :])
 
@@ -218,16 +251,14 @@ class Sweep:
         """Full train loss (and test loss, accuracies) of every network in `w` (default: the sweep's): (N,)."""
         w = w or self.w
         out = {}
-        for split, x, y in (("train", self.x, self.y), ("test", self.x_test, self.y_test)):
+        for split, x, y, n in (("train", self.x, self.y, self.n), ("test", self.x_test, self.y_test, self.n_test)):
             if x is None:
                 continue
             fw = forward(w, x, self.activation, self.slope)
-            value = loss_value(fw.out, y, self.loss)
-            out[f"{split}_loss"] = value
-            if self.loss == "bce":
-                out[f"{split}_accuracy"] = ((fw.out[:, 0] > 0) == (y[0] > 0.5)).to(self.dtype).mean(1)
-            elif self.loss == "cross_entropy":
-                out[f"{split}_accuracy"] = (fw.out.argmax(1) == y.argmax(0)).to(self.dtype).mean(1)
+            out[f"{split}_loss"] = loss_value(fw.out, y, self.loss, n)
+            right = accuracy(fw.out, y, self.loss, n)
+            if right is not None:
+                out[f"{split}_accuracy"] = right
         return out
 
 

@@ -297,3 +297,52 @@ def test_a_free_neuron_whose_w_changes_sign_with_d_eff_one_is_a_hop():
     result = sweep(config, params=[params], dataset=data, log_every=1)
     assert result.hops.tolist() == [1]
     assert snaps[0].signs == "/+"
+
+
+@pytest.mark.parametrize("activation,loss", [("gelu", "bce"), ("tanh", "cross_entropy"), ("relu", "mse")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_networks_loss_and_gradients_do_not_depend_on_the_other_networks_in_its_tensors(activation, loss, dtype):
+    # 45 samples: no multiple of any vector width, so unpadded the last ones of a lone network would
+    # take an elementwise kernel's scalar tail, and in a batch its vector body.
+    from core.model import Weights, backward, forward, loss_and_grad, pad_columns
+
+    rng = np.random.default_rng(3)
+    N, l, d, e, n = 7, 5, 4, 3 if loss == "cross_entropy" else 1, 45
+    x = pad_columns(torch.tensor(rng.standard_normal((d, n)), dtype=dtype))
+    if loss == "cross_entropy":
+        target = torch.nn.functional.one_hot(torch.as_tensor(rng.integers(0, e, n)), e).to(dtype).T
+    else:
+        target = torch.tensor(rng.random((e, n)) > 0.5, dtype=dtype)
+    target = pad_columns(target.contiguous())
+    w = Weights(torch.tensor(rng.standard_normal((N, l, d)), dtype=dtype),
+                torch.tensor(rng.standard_normal((N, e, l)), dtype=dtype), torch.tensor(rng.standard_normal((N, e)), dtype=dtype))
+
+    def loss_and_grads(w):
+        fw = forward(w, x, activation)
+        value, g = loss_and_grad(fw.out, target, loss, n=n)
+        return value, backward(w, x, fw, g, activation)
+
+    together, grads = loss_and_grads(w)
+    for i in range(N):
+        alone, alone_grads = loss_and_grads(Weights(w.W[i:i + 1].clone(), w.V[i:i + 1].clone(), w.o[i:i + 1].clone()))
+        assert torch.equal(alone[0], together[i])
+        for a, b in zip(alone_grads.tensors(), grads.tensors()):
+            assert torch.equal(a[0], b[i])
+
+
+def test_padding_the_samples_changes_no_value_but_the_rounding():
+    # The padded columns are ignored: loss, gradients and accuracy equal the unpadded ones (float64).
+    from core.model import Weights, accuracy, backward, forward, loss_and_grad, pad_columns
+
+    rng = np.random.default_rng(4)
+    x = torch.tensor(rng.standard_normal((3, 45)))
+    y = torch.tensor(rng.random((1, 45)) > 0.5, dtype=torch.float64)
+    w = Weights(torch.tensor(rng.standard_normal((2, 4, 3))), torch.tensor(rng.standard_normal((2, 1, 4))), None)
+    results = []
+    for xs, ys in ((x, y), (pad_columns(x), pad_columns(y))):
+        fw = forward(w, xs, "relu")
+        value, g = loss_and_grad(fw.out, ys, "bce", n=45)
+        grads = backward(w, xs, fw, g, "relu")
+        results.append((value, grads.W, grads.V, accuracy(fw.out, ys, "bce", n=45)))
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, rtol=1e-13, atol=0)

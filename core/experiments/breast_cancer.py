@@ -1,8 +1,9 @@
 """breast_cancer: test loss over hidden width l and the number l_+ of non-pathological neurons (the paper's Fig. 4).
 
 Trained through the sweep runner (core/sweeps), as `relulab sweep` trains a user's grid: one
-member config per (l, l_+, seed), members of one width form one group, chunked by memory only
-(a chunk per width unless it would not fit), so the numbers are those of one batched call per width.
+member config per (l, l_+, seed), members of one width form one group, cut into chunks by memory
+and, on a grid big enough, into one chunk per CPU, run by the local backend's worker processes.
+A member's numbers do not depend on the chunking (core.sweeps.runner.train_chunk).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from core.config import replace
 from core.data import load_dataset
 from core.experiments.common import PRESETS, Progress, check_stop, say
 from core.experiments.grid import GRID_KEYS, GridResult, check_grid_args, grid_config, l_plus_0_bound
-from core.sweeps.runner import group_members, plan_chunks, train_chunk
+from core.sweeps import backends
+from core.sweeps.runner import chunk_payload, group_members, plan_chunks
 from core.train import device_label, resolve_device
 
 
@@ -42,23 +44,22 @@ def breast_cancer(widths=PRESETS["breast-cancer"]["full"]["widths"], seeds=range
                 configs.append(replace(prescribed, "init", seed=seed))
                 cells.append((i, lp, j))
     samples = len(dataset.x_train) + len(dataset.x_test)
-    _, chunks, _ = plan_chunks(configs, group_members(configs), lambda c: (dataset.inputs, samples),
-                               resolve_device(device).type, chunk_seconds=math.inf)
+    device_type = resolve_device(device).type
+    cpus = backends.default_workers(device_type)
+    _, chunks, estimates = plan_chunks(configs, group_members(configs), lambda c: (dataset.inputs, samples),
+                                       device_type, chunk_seconds=math.inf, parallel=cpus)
+    workers = backends.local_workers(None, device_type, len(chunks), sum(estimates))
     snapshots = len(range(0, steps, config.train.log_every)) + 1
     arrays = {k: np.full((W, L, S), np.nan) for k in (*GRID_KEYS, "min_initial_c")}
     curve_sum = np.zeros((W, L, snapshots))
     curve_n = np.zeros((W, L, snapshots))
     curve_steps = np.array(list(range(0, steps, config.train.log_every)) + [steps])
     total = sum(len(c.members) * configs[c.members[0]].model.hidden for c in chunks)
-    done = 0
+    done = [0]
     started = time.perf_counter()
-    for chunk in chunks:
-        check_stop(stop)
-        l = configs[chunk.members[0]].model.hidden
-        say(progress, done / total, f"l = {l}: {len(chunk.members)} networks, {steps} steps")
-        out = train_chunk([configs[m] for m in chunk.members], dataset, series=snapshots,
-                          should_stop=stop.is_set if stop is not None else None)
-        check_stop(stop)
+
+    def record(k: int, out: dict) -> None:
+        chunk = chunks[k]
         diverged = out["status"] == "diverged"
         values = {
             "test_loss": np.where(diverged, np.nan, out["test_loss"]),
@@ -78,7 +79,19 @@ def breast_cancer(widths=PRESETS["breast-cancer"]["full"]["widths"], seeds=range
             finite = np.isfinite(test_curve[row])
             curve_sum[i, lp, : len(finite)] += np.where(finite, test_curve[row], 0.0)
             curve_n[i, lp, : len(finite)] += finite
-        done += len(chunk.members) * l
+        done[0] += len(chunk.members) * configs[chunk.members[0]].model.hidden
+        say(progress, done[0] / total, f"{done[0] / total:.0%} of the work done")
+
+    def started_chunk(k: int) -> None:
+        chunk = chunks[k]
+        say(progress, done[0] / total, f"l = {configs[chunk.members[0]].model.hidden}: {len(chunk.members)} networks, "
+                                        f"{steps} steps" + (f" ({workers} chunks at a time)" if workers > 1 else ""))
+
+    check_stop(stop)
+    payloads = (chunk_payload(configs, chunk, dataset, snapshots) for chunk in chunks)
+    backends.run_local(payloads, record, started_chunk, workers=workers,
+                       should_stop=stop.is_set if stop is not None else None)
+    check_stop(stop)
     say(progress, 1.0, "done")
     with np.errstate(invalid="ignore", divide="ignore"):
         test_curve = np.where(curve_n > 0, curve_sum / curve_n, np.nan)  # mean over seeds

@@ -57,7 +57,7 @@ class SweepPlan:
 
 
 def plan_sweep(spec: SweepSpec, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, max_members: int | None = None,
-               chunk_bytes: int | None = None) -> SweepPlan:
+               chunk_bytes: int | None = None, parallel: int = 1) -> SweepPlan:
     """Group and chunk the members; loads each group's dataset (shapes decide the chunk sizes).
     A function of the spec and these options: the same spec gives the same chunks anywhere."""
     from core.train import resolve_device
@@ -75,5 +75,5 @@ def plan_sweep(spec: SweepSpec, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, ma
         return d.inputs, len(d.x_train) + (0 if d.x_test is None else len(d.x_test))
 
     group_list, chunks, estimates = plan_chunks(configs, groups, inputs_of, device_type, chunk_seconds, max_members,
-                                                chunk_bytes)
+                                                chunk_bytes, parallel)
     return SweepPlan(spec, group_list, chunks, estimates, datasets, device_type)

@@ -1,5 +1,6 @@
-"""Where chunks run: `local` (in this process, one chunk after another, each using the machine's
-cores through torch) or `ray` (one Ray task per chunk, on a cluster or a Ray started here).
+"""Where chunks run: `local` (on this machine: `workers` chunks at a time in worker processes, each
+on one CPU thread, or in this process when one worker is enough) or `ray` (one Ray task per chunk,
+on a cluster or a Ray started here).
 
 Both call `runner.run_payload` on the same payloads and hand each chunk's arrays back to the
 driver through `on_done(chunk_index, arrays)`, in completion order; the driver is the only writer
@@ -8,7 +9,13 @@ to the store. Ray is imported here only, and only when asked for.
 
 from __future__ import annotations
 
+import concurrent.futures
+import concurrent.futures.process
+import multiprocessing
 import os
+import queue
+import signal
+import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -29,14 +36,113 @@ Started = Callable[[int], None]
 Progress = Callable[[int, float], None]  # (chunk index, fraction of its steps)
 
 
+def default_workers(device_type: str) -> int:
+    """Chunks trained at once by the local backend: the CPUs this process may use; one on a GPU
+    (its kernels queue on one device anyway, and CUDA does not survive in a second process)."""
+    if device_type != "cpu":
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# Worker processes only pay for themselves on a sweep of at least this much estimated work
+# (runner.RATES' nominal seconds): starting one (importing torch) takes a second or two.
+PROCESS_SECONDS = 60.0
+
+
+def local_workers(asked: int | None, device_type: str, chunks: int, estimated_seconds: float) -> int:
+    """How many chunks the local backend trains at once: `asked` (--workers), else one per CPU for
+    a sweep big enough to pay for worker processes; never more than there are chunks."""
+    if asked is None:
+        asked = default_workers(device_type) if estimated_seconds >= PROCESS_SECONDS else 1
+    return max(1, min(asked, chunks))
+
+
 def run_local(payloads: Iterable[dict], on_done: Done, on_start: Started | None = None,
-              on_progress: Progress | None = None) -> None:
-    for payload in payloads:
-        k = payload["chunk"]
-        if on_start:
-            on_start(k)
-        arrays = run_payload(payload, (lambda f, k=k: on_progress(k, f)) if on_progress else None)
-        on_done(k, arrays)
+              on_progress: Progress | None = None, workers: int = 1,
+              should_stop: Callable[[], bool] | None = None) -> None:
+    """Run the chunks on this machine, `workers` at a time: in this process for one worker, else
+    in that many worker processes (started with spawn; each trains on one CPU thread, as
+    `train_chunk` always does, so the numbers are the same either way). Processes rather than
+    threads because a chunk's step loop holds the GIL between kernels. Callbacks run in the
+    calling thread, `on_done` in completion order. On an exception or Ctrl-C the workers are
+    terminated and their chunks dropped; a worker whose driver died stops at its next step.
+    `should_stop()` true ends the run early the same way (no exception; unfinished chunks are
+    not handed to `on_done`)."""
+    stopped = should_stop or (lambda: False)
+    if workers <= 1:
+        for payload in payloads:
+            k = payload["chunk"]
+            if stopped():
+                return
+            if on_start:
+                on_start(k)
+            arrays = run_payload(payload, (lambda f, k=k: on_progress(k, f)) if on_progress else None, stopped)
+            if stopped():
+                return
+            on_done(k, arrays)
+        return
+    context = multiprocessing.get_context("spawn")
+    progress, stop = context.Queue(), context.Event()
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                                                  initargs=(os.getpid(), progress, stop))
+    todo = iter(payloads)
+    running: dict[concurrent.futures.Future, int] = {}
+
+    def submit() -> None:
+        payload = next(todo, None)
+        if payload is not None:
+            if on_start:
+                on_start(payload["chunk"])
+            running[pool.submit(_worker_run, payload)] = payload["chunk"]
+
+    try:
+        for _ in range(workers):
+            submit()
+        while running and not stopped():
+            done, _ = concurrent.futures.wait(running, timeout=0.1, return_when=concurrent.futures.FIRST_COMPLETED)
+            while on_progress:
+                try:
+                    on_progress(*progress.get_nowait())
+                except queue.Empty:
+                    break
+            for future in done:
+                k = running.pop(future)
+                try:
+                    arrays = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    raise ChunkFailed(f"chunk {k}: a local worker process died (out of memory?)") from None
+                on_done(k, arrays)
+                submit()
+    finally:
+        stop.set()  # workers still training end at their next step; their chunks are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_PARENT: int | None = None
+_PROGRESS = None
+_STOP = None
+PROGRESS_SECONDS = 0.25  # a worker reports a chunk's progress at most this often
+
+
+def _worker_start(parent: int, progress, stop) -> None:
+    global _PARENT, _PROGRESS, _STOP
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _PARENT, _PROGRESS, _STOP = parent, progress, stop
+
+
+def _worker_run(payload: dict) -> dict[str, np.ndarray]:
+    k, last = payload["chunk"], [0.0]
+
+    def report(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            _PROGRESS.put((k, fraction))
+
+    return run_payload(payload, report, should_stop=lambda: _STOP.is_set() or os.getppid() != _PARENT)
 
 
 def import_ray():

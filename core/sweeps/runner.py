@@ -26,6 +26,9 @@ from core.invariants import classify
 RATES = {"cpu": 4e9, "cuda": 4e11}
 DEFAULT_CHUNK_SECONDS = 60.0
 DEFAULT_CHUNK_BYTES = {"cpu": 2 << 30, "cuda": 8 << 30}
+# A group is cut into at least `parallel` chunks (one per worker), but never into chunks of less
+# than this much estimated work: below it, batching members beats spreading them.
+MIN_SPLIT_SECONDS = 10.0
 
 # Per-member results: (name, what it is). Scalars per member; the per-neuron c vectors are
 # returned as (N, l) arrays; the series as (N, points).
@@ -87,10 +90,11 @@ def group_members(configs: list[Config]) -> dict[str, list[int]]:
 
 def plan_chunks(configs: list[Config], groups: dict[str, list[int]], inputs_of: Callable[[Config], tuple[int, int]],
                 device_type: str, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, max_members: int | None = None,
-                chunk_bytes: int | None = None) -> tuple[list[list[int]], list[Chunk], list[float]]:
+                chunk_bytes: int | None = None, parallel: int = 1) -> tuple[list[list[int]], list[Chunk], list[float]]:
     """(groups as member-index lists, chunks, estimated seconds per chunk).
 
-    `inputs_of(config)` gives (inputs, samples) of the config's data."""
+    `inputs_of(config)` gives (inputs, samples) of the config's data. `parallel`: the workers that
+    will take chunks at once; a big enough group is cut into at least that many."""
     rate = RATES.get(device_type, RATES["cpu"])
     budget = chunk_bytes or DEFAULT_CHUNK_BYTES.get(device_type, DEFAULT_CHUNK_BYTES["cpu"])
     chunks, estimates = [], []
@@ -99,6 +103,9 @@ def plan_chunks(configs: list[Config], groups: dict[str, list[int]], inputs_of: 
         flops, nbytes = network_cost(configs[members[0]], inputs, samples)
         size = min(len(members), max(1, int(min(chunk_seconds * rate / flops, len(members)))),
                    max(1, int(budget // nbytes)))
+        if parallel > 1:
+            smallest = math.ceil(MIN_SPLIT_SECONDS * rate / flops)
+            size = min(size, max(math.ceil(len(members) / parallel), smallest))
         if max_members:
             size = min(size, max_members)
         count = math.ceil(len(members) / size)
@@ -121,12 +128,13 @@ def chunk_payload(configs: list[Config], chunk: Chunk, dataset: Dataset, series:
     }
 
 
-def run_payload(payload: dict, on_progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
+def run_payload(payload: dict, on_progress: Callable[[float], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
     """A worker's whole job: rebuild the configs (validated) and the dataset, train the chunk."""
     configs = [config_from_dict(c, f"chunk {payload['chunk']}") for c in payload["configs"]]
     d = payload["data"]
     dataset = Dataset(d["name"], d["x_train"], d["y_train"], d["x_test"], d["y_test"])
-    return train_chunk(configs, dataset, payload["series"], on_progress)
+    return train_chunk(configs, dataset, payload["series"], on_progress, should_stop)
 
 
 def _classified(w2: np.ndarray, v2: np.ndarray, v0: np.ndarray, d_eff: int, outputs: int):
@@ -144,12 +152,17 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
                 should_stop: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
     """Train one chunk (members of one group) as one batched Sweep; per-member result arrays.
 
+    A member's numbers do not depend on the chunk it is in (bitwise, on one device and dtype):
+    every product is per network and the samples are padded (core/model.py), and the chunk
+    trains on one CPU thread (core.train.one_thread). `should_stop` ends it early: the arrays then
+    describe an unfinished chunk, which callers discard.
+
     Mirrors what a single run (`core.train.Trainer`) records: snapshots every log_every steps and
     at the end, the loss checked at each; a member whose loss goes non-finite is diverged, and its
     final values are those of its last finite snapshot. Other members train on unaffected."""
     import torch
 
-    from core.train import SMALL_STEP, Sweep, resolve_device, threads_for
+    from core.train import Sweep, one_thread, resolve_device
 
     config = configs[0]
     m, t = config.model, config.train
@@ -181,7 +194,7 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
     picked = np.unique(np.linspace(0, len(snapshot_steps) - 1, series).round().astype(int)) if series else []
     keep = {snapshot_steps[j] for j in picked}
     series_steps, series_loss, series_test_loss, series_c = [], [], [], []
-    with threads_for(s.work if device.type == "cpu" else SMALL_STEP):
+    with one_thread():
         for step in range(t.steps + 1):
             if step % every == 0 or step == t.steps:
                 ev = {k: v.cpu().numpy().astype(np.float64) for k, v in s.evaluate().items()}

@@ -33,6 +33,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("spec", metavar="SPEC.toml", nargs="?", help="the sweep spec (optional with --resume)")
     p.add_argument("--backend", choices=BACKENDS, default="local",
                    help="local: in this process (default); ray: one Ray task per chunk")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local: chunks trained at once, each on one CPU thread (default: the CPUs "
+                        "this process may use; 1 on a GPU)")
     p.add_argument("--address", metavar="auto|HOST:PORT",
                    help="ray: the cluster to use (default: start a local Ray here)")
     p.add_argument("--device", metavar="DEVICE", help="auto | cpu | cuda | cuda:N, for every member ([train] device)")
@@ -57,6 +60,10 @@ def check_args(args) -> None:
         raise UserError("sweep: give a SPEC.toml, or --resume ID to continue a recorded sweep")
     if args.address is not None and args.backend != "ray":
         raise UserError(f"--address {args.address}: only used with --backend ray")
+    if args.workers is not None and args.backend != "local":
+        raise UserError(f"--workers {args.workers}: only used with --backend local (Ray runs a task per CPU)")
+    if args.workers is not None and not 1 <= args.workers <= 4096:
+        raise UserError(f"--workers {args.workers}: must be an integer from 1 to 4096")
     if args.chunk_seconds is not None and not (0 < args.chunk_seconds < 1e7):
         raise UserError(f"--chunk-seconds {args.chunk_seconds}: must be a number of seconds > 0")
     if args.chunk_members is not None and args.chunk_members < 1:
@@ -91,7 +98,7 @@ def sweep_command(args: argparse.Namespace) -> int:
             raise UserError(f"--resume {args.resume}: session {previous.id} is {previous.status}: "
                             + ("nothing to resume" if previous.status == "completed" else "its sweep is still going"))
         stored = previous.json(sweep_results.SWEEP)
-        options = stored["options"]  # the same chunks as before, whatever is given now
+        options = recorded_options(stored, previous.id)  # the same chunks as before, whatever is given now
         spec = spec_from_dict(stored["spec"])
         if args.spec is not None:
             given = load_spec(args.spec, overrides)
@@ -100,7 +107,19 @@ def sweep_command(args: argparse.Namespace) -> int:
                                 "resume without SPEC.toml, or start a new sweep")
     else:
         spec = load_spec(args.spec, overrides)
-    plan = plan_sweep(spec, options["chunk_seconds"], options["chunk_members"])
+    if args.backend == "local" and previous is None:
+        from core.sweeps.backends import default_workers
+        from core.train import resolve_device
+
+        # A group big enough is cut into a chunk per worker the machine could run.
+        options["parallel"] = args.workers or default_workers(resolve_device(spec.members[0].config.train.device).type)
+    # Chunking never changes a member's numbers (core.sweeps.runner.train_chunk); a resumed sweep
+    # keeps its recorded chunking so that its finished chunks are found again.
+    plan = plan_sweep(spec, options["chunk_seconds"], options["chunk_members"], parallel=options.get("parallel", 1))
+    if args.backend == "local":
+        from core.sweeps.backends import local_workers
+
+        args.workers = local_workers(args.workers, plan.device_type, len(plan.chunks), sum(plan.estimates))
     if args.dry_run:
         return dry_run(plan, args)
     if args.backend == "ray":
@@ -150,6 +169,24 @@ def sweep_command(args: argparse.Namespace) -> int:
     return exit_codes.DIVERGED if report["diverged"] else exit_codes.COMPLETED
 
 
+def recorded_options(stored: dict, session_id: str) -> dict:
+    """The chunking options a sweep session recorded, checked (a damaged store is one line)."""
+    from core.errors import UserError
+
+    options = stored.get("options") if isinstance(stored, dict) else None
+    options = options if isinstance(options, dict) else {}
+    seconds, members, parallel = options.get("chunk_seconds"), options.get("chunk_members"), options.get("parallel", 1)
+
+    def whole(x, top):
+        return isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= top
+
+    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < 1e7
+            and (members is None or whole(members, 10**9)) and whole(parallel, 4096)):
+        raise UserError(f"--resume {session_id}: the session's recorded chunking options are damaged; "
+                        "start the sweep again")
+    return {"chunk_seconds": float(seconds), "chunk_members": members, "parallel": parallel}
+
+
 def carried_over(previous, plan) -> dict[int, dict]:
     """Chunks the previous session finished whose members are exactly those of this plan's chunk."""
     from lab.sweep_results import finished_chunks
@@ -172,7 +209,7 @@ class Recorder:
         self.error: str | None = None
         spec = plan.spec
         env = environment(resolve_device(spec.members[0].config.train.device))
-        env.update(backend=args.backend, address=args.address, members=len(spec.members))
+        env.update(backend=args.backend, address=args.address, workers=args.workers, members=len(spec.members))
         name = args.name or (previous.name if previous is not None else None)
         tags = ["sweep", *args.tag, *([t for t in previous.tags if t != "sweep"] if previous is not None else [])]
         self.writer = store.create_session(spec.members[0].config, env, name=name, tags=tags, kind="sweep")
@@ -262,7 +299,7 @@ def run_chunks(plan, args, results: dict, recorder, skip: set[int]) -> None:
         if args.backend == "ray":
             backends.run_ray(payloads, on_done, on_start, address=args.address)
         else:
-            backends.run_local(payloads, on_done, on_start, on_progress)
+            backends.run_local(payloads, on_done, on_start, on_progress, workers=args.workers)
 
 
 class Bar:
@@ -317,7 +354,7 @@ def dry_run(plan, args) -> int:
         "members": len(spec.members), "axes": spec.axis_keys, "groups": len(plan.groups),
         "chunks": len(plan.chunks), "members_per_chunk": [len(c.members) for c in plan.chunks],
         "device": plan.device_type, "memory_bytes_per_chunk": round(plan.memory_bytes()),
-        "estimated_seconds": round(estimate, 1), "backend": args.backend,
+        "estimated_seconds": round(estimate, 1), "backend": args.backend, "workers": args.workers,
     }
     if args.json:
         print(strict_json.dumps(report))
@@ -330,7 +367,8 @@ def dry_run(plan, args) -> int:
     console.print(f"{len(plan.groups)} group(s) (members that train together), {len(plan.chunks)} chunk(s) of "
                   f"{min(report['members_per_chunk'])}-{max(report['members_per_chunk'])} members")
     console.print(f"largest chunk needs about {plan.memory_bytes() / 2**20:.0f} MiB on {plan.device_type}; "
-                  f"rough time {estimate:.0f} s of {plan.device_type} work in all (an estimate from shapes)")
+                  f"rough time {estimate:.0f} s of {plan.device_type} work in all (an estimate from shapes)"
+                  + (f", {args.workers} chunk(s) at a time" if args.workers else ""))
     return 0
 
 
@@ -348,7 +386,7 @@ def build_report(plan, results: dict, status: str, seconds: float, args, recorde
     statuses = [r["status"] for r in rows]
     return {
         "status": status, "session": recorder.id if recorder else None, "backend": args.backend,
-        "members": len(rows), "completed": statuses.count("completed"), "diverged": statuses.count("diverged"),
+        "workers": args.workers, "members": len(rows), "completed": statuses.count("completed"), "diverged": statuses.count("diverged"),
         "pending": statuses.count("pending"), "chunks": len(plan.chunks), "chunks_resumed": carried,
         "seconds": round(seconds, 3), "axes": spec.axis_keys, "rows": rows,
     }
