@@ -1,6 +1,6 @@
 """The two-layer network for N networks at once, with its backward pass written out by hand.
 
-Layout, chosen so every heavy operation is one large matrix product or a contiguous pass:
+Layout, chosen so every heavy operation is one batched matrix product or a contiguous pass:
 - data: xt (d_eff, n), the inputs transposed, with a row of ones appended when there is a
   hidden bias, so the bias is the last column of W — exactly the W_k = (w_k, b_k) of docs/science.md;
 - hidden weights W (N, l, d_eff); output weights V (N, e, l); output bias o (N, e) or None;
@@ -97,7 +97,7 @@ LOOP_WIDTH = 32
 
 def pad_columns(t: torch.Tensor, multiple: int = LOOP_WIDTH) -> torch.Tensor:
     """(..., n) -> (..., n rounded up to `multiple`), zero columns appended."""
-    extra = -t.shape[1] % multiple
+    extra = -t.shape[-1] % multiple
     return torch.nn.functional.pad(t, (0, extra)) if extra else t
 
 
@@ -179,7 +179,7 @@ def accuracy(out: torch.Tensor, target: torch.Tensor, loss: str, n: int | None =
 
 def backward(w: Weights, xt: torch.Tensor, fw: Forward, grad_out: torch.Tensor, activation: str, slope: float = 0.01) -> Weights:
     """Gradients of the summed per-network losses with respect to every network's parameters."""
-    N, l, d_eff = w.W.shape
+    N = w.W.shape[0]
     dV = torch.bmm(grad_out, fw.h.transpose(1, 2))  # (N, e, l)
     dh = torch.bmm(w.V.transpose(1, 2), grad_out)  # (N, l, n)
     dz = activation_backward(dh, fw.z, fw.h, activation, slope)
