@@ -242,6 +242,8 @@ def test_dry_run_counts_members_and_chunks_and_runs_nothing(tmp_path, capsys):
     report = sweep_json(capsys, spec, "--dry-run", "--chunk-members", "4")
     assert report["members"] == 20 and report["groups"] == 2 and report["chunks"] == 6
     assert sum(report["members_per_chunk"]) == 20
+    # A few timed steps turn the nominal estimate into this machine's: a positive number of seconds.
+    assert report["estimated_seconds"] > 0 and 0 < report["estimated_seconds_here"] < math.inf
     assert open_store(os.environ["RELULAB_STORE"]).list() == []
 
 

@@ -80,6 +80,34 @@ def network_cost(config: Config, inputs: int, samples: int) -> tuple[float, floa
     return float(flops), float(values * item)
 
 
+def probe(configs: list[Config], dataset: Dataset, seconds: float = 0.3) -> tuple[float, int]:
+    """(measured / nominal time, steps timed): a few training steps of these members (one chunk),
+    timed on this machine, against their nominal time at RATES. Only --dry-run's time estimate
+    uses it; nothing it computes is kept."""
+    import time
+
+    import torch
+
+    from core.train import Sweep, one_thread, resolve_device
+
+    config = configs[0]
+    device = resolve_device(config.train.device)
+    s = Sweep(config, [initial_params(c, dataset.inputs) for c in configs], dataset, device)
+    flops, _ = network_cost(config, dataset.inputs, len(dataset.x_train))
+    nominal = len(configs) * flops / config.train.steps / RATES.get(device.type, RATES["cpu"])
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with one_thread():
+        s.step()  # warm-up: first-call allocations
+        sync()
+        steps, started = 0, time.perf_counter()
+        while steps < 3 or (time.perf_counter() - started < seconds and steps < 200):
+            s.step()
+            sync()
+            steps += 1
+        measured = (time.perf_counter() - started) / steps
+    return measured / nominal, steps
+
+
 def group_members(configs: list[Config]) -> dict[str, list[int]]:
     """Group key -> member indices, groups in order of their first member."""
     groups: dict[str, list[int]] = {}

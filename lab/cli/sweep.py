@@ -348,13 +348,23 @@ class Bar:
 
 
 def dry_run(plan, args) -> int:
+    from core.sweeps.runner import probe
+
     spec = plan.spec
     estimate = sum(plan.estimates)
+    # The nominal rate is the same everywhere (it sizes chunks); a few timed steps of the biggest
+    # chunk say what it means on this machine.
+    biggest = max(range(len(plan.chunks)), key=lambda k: plan.estimates[k])
+    chunk = plan.chunks[biggest]
+    factor, probed = probe([spec.members[i].config for i in chunk.members], plan.datasets[chunk.group])
+    workers = args.workers or 1
+    here = estimate * factor / min(workers, len(plan.chunks))
     report = {
         "members": len(spec.members), "axes": spec.axis_keys, "groups": len(plan.groups),
         "chunks": len(plan.chunks), "members_per_chunk": [len(c.members) for c in plan.chunks],
         "device": plan.device_type, "memory_bytes_per_chunk": round(plan.memory_bytes()),
-        "estimated_seconds": round(estimate, 1), "backend": args.backend, "workers": args.workers,
+        "estimated_seconds": round(estimate, 1), "estimated_seconds_here": round(here, 1),
+        "backend": args.backend, "workers": args.workers,
     }
     if args.json:
         print(strict_json.dumps(report))
@@ -365,10 +375,12 @@ def dry_run(plan, args) -> int:
     console = Console()
     console.print(Text(f"{spec.source}: {len(spec.members)} members over {', '.join(spec.axis_keys)}"))
     console.print(f"{len(plan.groups)} group(s) (members that train together), {len(plan.chunks)} chunk(s) of "
-                  f"{min(report['members_per_chunk'])}-{max(report['members_per_chunk'])} members")
-    console.print(f"largest chunk needs about {plan.memory_bytes() / 2**20:.0f} MiB on {plan.device_type}; "
-                  f"rough time {estimate:.0f} s of {plan.device_type} work in all (an estimate from shapes)"
-                  + (f", {args.workers} chunk(s) at a time" if args.workers else ""))
+                  f"{min(report['members_per_chunk'])}-{max(report['members_per_chunk'])} members"
+                  + (f", {args.workers} at a time" if args.workers else ""))
+    console.print(f"largest chunk needs about {plan.memory_bytes() / 2**20:.0f} MiB on {plan.device_type}")
+    where = f"{args.workers} worker(s)" if args.workers else "on one CPU: divide by the CPUs Ray has"
+    console.print(f"about {here:.0f} s here ({where}; timed {probed} steps of chunk {biggest}); "
+                  f"chunks are sized in nominal seconds, {estimate:.0f} in all")
     return 0
 
 
