@@ -363,7 +363,7 @@ def dry_run(plan, args) -> int:
         "members": len(spec.members), "axes": spec.axis_keys, "groups": len(plan.groups),
         "chunks": len(plan.chunks), "members_per_chunk": [len(c.members) for c in plan.chunks],
         "device": plan.device_type, "memory_bytes_per_chunk": round(plan.memory_bytes()),
-        "estimated_seconds": round(estimate, 1), "estimated_seconds_here": round(here, 1),
+        "estimated_seconds": float(f"{estimate:.3g}"), "estimated_seconds_here": float(f"{here:.3g}"),
         "backend": args.backend, "workers": args.workers,
     }
     if args.json:
