@@ -4,6 +4,8 @@ component's best member. Shared by `relulab atlas` and the console's atlas scree
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -41,14 +43,15 @@ def record_atlas(store, config, result, report: dict, name: str | None = None, d
     except BaseException:
         writer.finish("failed")
         raise
-    remember(config, report, writer.id)
+    remember(config, report, writer.id, getattr(store, "path", None))
     return writer.id
 
 
 # -- the floor of a run's own component, for the classification pane ----------------------------
 
-# What is known in this process: atlas key -> (own component name, its floor, session id or None).
-# Filled by `remember` (an atlas computed here) and, once per store, by reading the store's atlases.
+# What is known in this process: (store, atlas key) -> (own component name, its floor, session id).
+# Filled by `remember` (an atlas recorded here) and, once per store, by reading the store's atlases.
+# Keyed by store: an atlas session of one store means nothing to a run recorded in another.
 _known: dict[tuple, tuple[str, float, str | None]] = {}
 _scanned: set[str] = set()
 
@@ -63,15 +66,19 @@ def atlas_key(config, c) -> tuple:
     return sections, config.train.loss, tuple(f"{float(x):.5g}" for x in c)
 
 
-def remember(config, report: dict, session: str | None) -> None:
+def _store_key(store_path) -> str | None:
+    return None if store_path is None else str(Path(store_path).expanduser().resolve())
+
+
+def remember(config, report: dict, session: str | None, store_path=None) -> None:
     own = next((r for r in report.get("components", []) if r.get("own")), None)
     if own is not None and own.get("floor") is not None:
-        _known[atlas_key(config, report["c"])] = (own["name"], float(own["floor"]), session)
+        _known[(_store_key(store_path), atlas_key(config, report["c"]))] = (own["name"], float(own["floor"]), session)
 
 
 def _scan(store_path) -> None:
     """Every atlas recorded in the store at `store_path`, read once per store; a damaged one is skipped."""
-    where = str(store_path)
+    where = _store_key(store_path)
     if where in _scanned:
         return
     _scanned.add(where)
@@ -86,7 +93,7 @@ def _scan(store_path) -> None:
         try:
             session = store.load(info.id)
             if session.config is not None:
-                remember(session.config, session.json("atlas"), info.id)
+                remember(session.config, session.json("atlas"), info.id, store_path)
         except Exception:
             continue
 
@@ -99,7 +106,7 @@ def component_floor_line(store_path, config, initial) -> str | None:
         return None
     if store_path is not None:
         _scan(store_path)
-    found = _known.get(atlas_key(config, initial.c))
+    found = _known.get((_store_key(store_path), atlas_key(config, initial.c)))
     if found is None:
         return None
     name, floor, session = found

@@ -177,3 +177,20 @@ def test_a_long_run_gets_its_atlas_in_capped_steps():
             assert "<- this run" in text_of(app.screen, "#atlas-bars")  # no loss yet: no marker, still the own row
 
     asyncio.run(body())
+
+
+def test_an_atlas_floor_belongs_to_its_own_store(tmp_path):
+    # An atlas recorded in one store says nothing to a run recorded in another (it names a session
+    # that store does not hold); the same process may open both.
+    from core.invariants import classify_params
+    from core.init import initial_params
+    from lab.atlas_report import component_floor_line, remember
+
+    config = load_config(ROOT / "examples/abs_obstructed.toml")
+    initial = classify_params(initial_params(config, 1))
+    report = {"c": initial.c.tolist(), "components": [{"name": "1+1-", "own": True, "floor": 0.0859}]}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    remember(config, report, "abcd1234", tmp_path / "a")
+    assert component_floor_line(tmp_path / "a", config, initial) == "floor of this component 1+1-: 0.0859 (atlas abcd1234)"
+    assert component_floor_line(tmp_path / "b", config, initial) is None

@@ -147,6 +147,12 @@ its recorded figures and tables instead.
             model = None
         self.app.call_from_thread(self._reread_done, model)
 
+    def on_screen_resume(self) -> None:
+        # Back from a screen pushed on top (the atlas: F7) something shown may have changed, e.g.
+        # the floor of this run's component now that an atlas of its config is recorded.
+        if self.model is not None:
+            self.redraw()
+
     def _reread_done(self, model: ReplayModel | None) -> None:
         self._following = False
         if model is None or self.model is None:
