@@ -6,7 +6,7 @@ view and replay cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,9 +44,15 @@ class RunFrame:
 
 
 def classify_point(c: np.ndarray, w_norm: np.ndarray, v: np.ndarray, v_sign: np.ndarray, d_eff: int,
-                   outputs: int) -> Classification:
-    """The component classification of one recorded point (scale ||W_k||^2 + ||v_k||^2 sets 'balanced')."""
-    return classify(c, v_sign, d_eff, outputs, np.asarray(w_norm) ** 2 + np.asarray(v) ** 2)
+                   outputs: int, activation: str = "relu", name: str | None = None) -> Classification:
+    """The component classification of one recorded point (scale ||W_k||^2 + ||v_k||^2 sets 'balanced').
+
+    `activation` merges the components its sign symmetry makes compute the same functions, as
+    `relulab run` counts them. `name`, the component's name as recorded, stands in where the point
+    cannot name it: with d_eff = 1 a free neuron's piece is told by the sign of w_k, which the
+    snapshots do not keep."""
+    cl = classify(c, v_sign, d_eff, outputs, np.asarray(w_norm) ** 2 + np.asarray(v) ** 2, activation=activation)
+    return replace(cl, signs=name) if name and "?" in cl.signs else cl
 
 
 def live_frame(run: LiveRun) -> RunFrame | None:
@@ -56,7 +62,8 @@ def live_frame(run: LiveRun) -> RunFrame | None:
         return None
     classification = None
     if run.d_eff is not None:
-        classification = classify_point(snap.c, snap.w_norm, snap.v, snap.v_sign, run.d_eff, run.config.model.outputs)
+        classification = classify_point(snap.c, snap.w_norm, snap.v, snap.v_sign, run.d_eff, run.config.model.outputs,
+                                        run.config.model.activation, snap.signs)
     return RunFrame(
         series=run.series.view(), step=snap.step, total_steps=run.total_steps, loss=snap.loss,
         test_loss=snap.test_loss, c=snap.c, w_norm=snap.w_norm, v=snap.v, classification=classification,

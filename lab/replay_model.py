@@ -47,6 +47,7 @@ class ReplayModel:
         # An experiment records results, not snapshots: drawn as the experiments screen drew them.
         self.experiment = recorded_experiment(session) if not len(self.steps) else None
         self.index = 0
+        self._names: dict[int, str | None] = {}
         # Start the default speed so a whole replay takes about 10 seconds.
         self.speed = next((s for s in SPEEDS if s * 10 >= len(self)), SPEEDS[-1])
         if previous is not None:
@@ -97,7 +98,9 @@ class ReplayModel:
         c = np.asarray(a["c"][i], np.float64)
         w = np.asarray(a["w_norm"][i], np.float64)
         v = np.asarray(a["v"][i], np.float64)
-        classification = classify_point(c, w, v, np.sign(v).astype(np.int8), self.d_eff, self.outputs)
+        activation = self.config.model.activation if self.config is not None else "relu"
+        classification = classify_point(c, w, v, np.sign(v).astype(np.int8), self.d_eff, self.outputs, activation,
+                                        self.recorded_name(self.step) if self.d_eff == 1 else None)
         hops = self.hops_upto(self.step)
         per_neuron: dict[int, int] = {}
         for h in hops:
@@ -112,6 +115,15 @@ class ReplayModel:
             component_floor=component_floor_line(self.session.database.store_path, self.config, self.session.initial),
             ncf=self.ncf.view(self.step),
         )
+
+    def recorded_name(self, step: int) -> str | None:
+        """The component's name recorded at `step` (read from the store once per step)."""
+        if step not in self._names:
+            try:
+                self._names[step] = self.session.classification_at(step).signs
+            except Exception:  # damaged or gone: the frame names what it can
+                self._names[step] = None
+        return self._names[step]
 
     def elapsed(self) -> float | None:
         e = self.arrays.get("elapsed")

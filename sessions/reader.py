@@ -278,7 +278,8 @@ class Session:
         c = cols.c[i].astype(np.float64)
         v = cols.v[i].astype(np.float64)
         scale = cols.w_norm[i].astype(np.float64) ** 2 + v**2  # ||W_k||^2 + ||v_k||^2
-        cl = classify(c, cols.v_sign[i], self.d_eff(), self.outputs or 1, scale)
+        activation = self.config.model.activation if self.config is not None else "relu"
+        cl = classify(c, cols.v_sign[i], self.d_eff(), self.outputs or 1, scale, activation=activation)
         # The store keeps v_k's sign, not w_k's, so the recorded name covers d_eff = 1 free neurons.
         return dataclasses.replace(cl, signs=cols.signs[i]) if "?" in cl.signs else cl
 

@@ -267,3 +267,28 @@ def test_replay_jumps_to_the_next_hop(tmp_path):
     assert model.step == model.hops[0].step
     frame = model.frame()
     assert frame.hops == 1 and frame.hops_per_neuron == {model.hops[0].neuron: 1}
+
+
+@pytest.mark.parametrize("model, init", [
+    ({"bias": False, "hidden": 4}, {"pathological": 1}),  # d_eff = 1: free neurons are split by w_k's sign
+    ({"activation": "linear", "hidden": 3}, {"pathological": 2}),  # one effective component
+])
+def test_the_console_classifies_a_run_as_relulab_run_does(tmp_path, model, init):
+    from lab.frame import live_frame
+    from lab.replay_model import ReplayModel
+    from sessions import open_store
+
+    store = open_store(tmp_path / "store")
+    config = Config()
+    for section, values in (("model", model), ("init", init), ("train", {"steps": 200, "lr": 0.05})):
+        config = replace(config, section, **values)
+    run = LiveRun(config, store=store)
+    run.execute(lambda: None, lambda text: None)
+    recorded = store.load(run.session_id)
+    expected = recorded.final  # what the trainer classified, with w_k and the activation
+    replay = ReplayModel(recorded)
+    replay.seek(10**9)
+    for shown in (live_frame(run).classification, replay.frame().classification):
+        assert "?" not in shown.signs
+        assert (shown.signs, shown.effective_components, shown.components) == \
+               (expected.signs, expected.effective_components, expected.components)

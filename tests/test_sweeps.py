@@ -162,6 +162,40 @@ def test_a_member_equals_relulab_run_of_its_config(tmp_path, capsys):
         assert batched[i]["c"].tolist() == run["final"]["c"]
 
 
+# Classification beyond the default case: a free neuron's pieces named by its w_k sign (d_eff = 1,
+# hops of free neurons counted), several outputs, and an activation with a sign symmetry (linear:
+# every component is one effective component).
+NAMING = {
+    "d_eff = 1": '[model]\nhidden = 4\nbias = false\n[data]\nname = "abs"\nsamples = 32\n[train]\nsteps = 300\n'
+                 'lr = 0.5\ndtype = "float64"\nlog_every = 1\n[init]\npathological = 1\n',
+    "3 outputs": '[model]\nhidden = 5\noutputs = 3\n[data]\nname = "gaussians"\nsamples = 60\n[train]\n'
+                 'loss = "cross_entropy"\nsteps = 200\nlr = 1.0\nlog_every = 1\n[init]\npathological = 2\n',
+    "linear": '[model]\nhidden = 3\nactivation = "linear"\n[data]\nname = "abs"\nsamples = 32\n[train]\nsteps = 100\n'
+              'lr = 0.05\nlog_every = 10\n[init]\npathological = 2\n',
+}
+
+
+@pytest.mark.parametrize("case", NAMING)
+def test_a_member_is_classified_as_relulab_run_classifies_its_config(tmp_path, capsys, case):
+    spec = parse_spec(NAMING[case] + '[sweep]\n"init.seed" = "0-3"\n')
+    batched = member_results(plan_sweep(spec))
+    for i in range(4):
+        config = write(tmp_path, config_to_toml(spec.members[i].config), f"member{i}.toml")
+        assert main(["run", str(config), "--json", "--no-save"]) == 0
+        run = json.loads(capsys.readouterr().out)
+        for when, suffix in (("initial", "_init"), ("final", "")):
+            expected = run["classification"][when]
+            assert batched[i]["signs" + suffix] == expected["signs"]
+            assert batched[i]["effective" + suffix] == expected["effective_components"]
+            assert batched[i]["pathological" + suffix] == expected["pathological"]
+        assert batched[i]["hops"] == len(run["hops"])
+        assert batched[i]["loss"] == run["final"]["loss"]
+    if case == "d_eff = 1":
+        assert all("/" in batched[i]["signs"] for i in range(4))  # the free neurons' pieces are named
+    if case == "linear":
+        assert all(batched[i]["effective_init"] == 1 for i in range(4))
+
+
 # abs never dies (relu would switch off at a huge step and stay finite): lr 5 overflows.
 DIVERGING = SMALL.replace("hidden = 3", 'hidden = 3\nactivation = "abs"') + '[sweep]\n"train.lr" = [0.05, 5.0]\n'
 

@@ -19,7 +19,7 @@ import numpy as np
 from core.config import Config, config_from_dict, config_to_dict
 from core.data import Dataset, load_dataset
 from core.init import initial_params
-from core.invariants import classify
+from core.invariants import classify, hops_between, status_codes
 
 # Rough rates for the chunk-time estimate (multiply-adds of the training GEMMs per second). Only
 # chunk sizes depend on them, never a number a chunk computes.
@@ -165,10 +165,13 @@ def run_payload(payload: dict, on_progress: Callable[[float], None] | None = Non
     return train_chunk(configs, dataset, payload["series"], on_progress, should_stop)
 
 
-def _classified(w2: np.ndarray, v2: np.ndarray, v0: np.ndarray, d_eff: int, outputs: int):
-    """Classification of each network from float64 norms, as core.train.Trainer classifies a run."""
-    sign = np.sign(v0).astype(np.int8)
-    return [classify(w2[i] - v2[i], sign[i], d_eff, outputs, w2[i] + v2[i]) for i in range(len(w2))]
+def _classified(w2: np.ndarray, v2: np.ndarray, v0: np.ndarray, w0: np.ndarray, d_eff: int, outputs: int,
+                activation: str):
+    """Classification of each network from float64 norms and first entries, as core.train.Trainer
+    classifies a run (w0 names the pieces of free neurons when d_eff = 1)."""
+    sign, w_sign = np.sign(v0).astype(np.int8), np.sign(w0).astype(np.int8)
+    return [classify(w2[i] - v2[i], sign[i], d_eff, outputs, w2[i] + v2[i], w_sign=w_sign[i], activation=activation)
+            for i in range(len(w2))]
 
 
 def _log2(components: int) -> int:
@@ -201,22 +204,27 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
     every = t.log_every
 
     def norms():
-        packed = torch.cat([s.w.incoming_sq(), s.w.outgoing_sq(), s.w.V[:, 0, :]], dim=1)
+        packed = torch.cat([s.w.incoming_sq(), s.w.outgoing_sq(), s.w.V[:, 0, :], s.w.W[:, :, 0]], dim=1)
         values = packed.cpu().numpy().astype(np.float64)
         l = m.hidden
-        return values[:, :l], values[:, l:2 * l], values[:, 2 * l:]
+        return values[:, :l], values[:, l:2 * l], values[:, 2 * l:3 * l], values[:, 3 * l:]
 
-    w2, v2, v0 = norms()
-    initial = _classified(w2, v2, v0, d_eff, outputs)
+    w2, v2, v0, w0 = norms()
+    initial = _classified(w2, v2, v0, w0, d_eff, outputs, m.activation)
     c0 = w2 - v2
     alive = np.ones(n, bool)
     steps_done = np.zeros(n, np.int64)
     diverged_at = np.full(n, -1, np.int64)
     final = {k: np.full(n, np.nan) for k in ("loss", "test_loss", "accuracy", "test_accuracy")}
-    last_w2, last_v2, last_v0 = w2.copy(), v2.copy(), v0.copy()
+    last_w2, last_v2, last_v0, last_w0 = w2.copy(), v2.copy(), v0.copy(), w0.copy()
     drift = np.zeros(n)
     hops = np.zeros(n, np.int64)
-    prev_c, prev_sign = c0.copy(), np.sign(np.nan_to_num(v0)).astype(np.int8)
+
+    def signs(v0, w0):
+        return np.sign(np.nan_to_num(v0)).astype(np.int8), np.sign(np.nan_to_num(w0)).astype(np.int8)
+
+    # Hops as a single run counts them (core.train.Trainer): between consecutive snapshots.
+    prev_codes, (prev_sign, prev_w_sign) = status_codes(c0, w2 + v2), signs(v0, w0)
     snapshot_steps = list(range(0, t.steps, every)) + [t.steps]
     # The thinned series: `series` snapshots evenly spread from the first to the last.
     picked = np.unique(np.linspace(0, len(snapshot_steps) - 1, series).round().astype(int)) if series else []
@@ -226,7 +234,7 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
         for step in range(t.steps + 1):
             if step % every == 0 or step == t.steps:
                 ev = {k: v.cpu().numpy().astype(np.float64) for k, v in s.evaluate().items()}
-                w2, v2, v0 = norms()
+                w2, v2, v0, w0 = norms()
                 finite = np.isfinite(ev["train_loss"])
                 newly = alive & ~finite
                 diverged_at[newly] = step
@@ -237,14 +245,14 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
                                   ("train_accuracy", "accuracy"), ("test_accuracy", "test_accuracy")):
                     if key in ev:
                         final[name][a] = ev[key][a]
-                last_w2[a], last_v2[a], last_v0[a] = w2[a], v2[a], v0[a]
+                last_w2[a], last_v2[a], last_v0[a], last_w0[a] = w2[a], v2[a], v0[a], w0[a]
                 c = w2 - v2
-                sign = np.sign(np.nan_to_num(v0)).astype(np.int8)
+                sign, w_sign = signs(v0, w0)
                 drift[a] = np.maximum(drift[a], np.abs(c[a] - c0[a]).max(axis=1, initial=0.0))
-                if outputs == 1:
-                    flipped = (prev_c < 0) & (sign != prev_sign) & (sign != 0)
-                    hops[a] += flipped[a].sum(axis=1)
-                prev_c[a], prev_sign[a] = c[a], sign[a]
+                hopped = hops_between(prev_codes, prev_sign, prev_w_sign, sign, w_sign, d_eff, outputs)[0]
+                hops[a] += hopped[a].sum(axis=1)
+                codes = status_codes(c, w2 + v2)
+                prev_codes[a], prev_sign[a], prev_w_sign[a] = codes[a], sign[a], w_sign[a]
                 if step in keep:
                     series_steps.append(step)
                     series_loss.append(ev["train_loss"])
@@ -256,7 +264,7 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
             if step == t.steps or not alive.any() or (should_stop is not None and should_stop()):
                 break
             s.step()
-    end = _classified(last_w2, last_v2, last_v0, d_eff, outputs)
+    end = _classified(last_w2, last_v2, last_v0, last_w0, d_eff, outputs, m.activation)
     out = {
         "status": np.array(["completed" if ok else "diverged" for ok in alive]),
         "steps": steps_done, "diverged_at": diverged_at, **final,
