@@ -343,6 +343,33 @@ def test_worker_processes_give_the_numbers_of_one_process_and_stop_when_asked():
     assert collect(2, lambda: True) == ({}, [])
 
 
+def test_worker_processes_start_under_the_console_whose_stderr_has_no_file(tmp_path):
+    # Inside Textual sys.stderr is a capture object whose fileno() is -1; multiprocessing's
+    # resource tracker hands that to its process and Python refused it (the console's full
+    # breast-cancer grid failed with "bad value(s) in fds_to_keep"). A fresh process, since the
+    # tracker starts once per process.
+    script = """
+import io, sys
+from core.sweeps import backends, parse_spec, plan_sweep
+class Captured(io.StringIO):
+    def fileno(self):
+        return -1
+if __name__ == "__main__":
+    sys.stderr = Captured()
+    spec = parse_spec('[model]\\nhidden = 2\\n[train]\\nsteps = 5\\n[sweep]\\n"init.seed" = "0-3"\\n')
+    plan = plan_sweep(spec, max_members=2)
+    done = []
+    backends.run_local(plan.payloads(), lambda k, a: done.append(k), workers=2)
+    print(sorted(done))
+"""
+    path = tmp_path / "probe.py"
+    path.write_text(script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[0, 1]"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--workers", "0"], "--workers 0: must be an integer from 1 to 4096"),
     (["--workers", "2", "--backend", "ray"], "--workers 2: only used with --backend local"),

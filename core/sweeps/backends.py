@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -84,6 +85,7 @@ def run_local(payloads: Iterable[dict], on_done: Done, on_start: Started | None 
                 return
             on_done(k, arrays)
         return
+    _start_resource_tracker()
     context = multiprocessing.get_context("spawn")
     progress, stop = context.Queue(), context.Event()
     pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
@@ -119,6 +121,26 @@ def run_local(payloads: Iterable[dict], on_done: Done, on_start: Started | None 
     finally:
         stop.set()  # workers still training end at their next step; their chunks are dropped
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr. It hands sys.stderr's file
+    descriptor to its process; inside the console, Textual has replaced sys.stderr with an object
+    whose fileno() is -1, which Python refuses ("bad value(s) in fds_to_keep")."""
+    from multiprocessing import resource_tracker
+
+    try:
+        usable = sys.stderr.fileno() >= 0
+    except Exception:
+        usable = False
+    if usable or sys.__stderr__ is None:
+        resource_tracker.ensure_running()
+        return
+    captured, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = captured
 
 
 _PARENT: int | None = None
