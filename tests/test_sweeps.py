@@ -401,7 +401,8 @@ def test_kill_9_of_the_driver_then_resume_computes_every_member_once(tmp_path, c
 
     spec = write(tmp_path, SLOW)
     store_dir = os.environ["RELULAB_STORE"]
-    driver = subprocess.Popen([sys.executable, "-m", "lab.cli", "sweep", str(spec), "--chunk-members", "1", "--json"],
+    driver = subprocess.Popen([sys.executable, "-m", "lab.cli", "sweep", str(spec), "--chunk-members", "1", "--json",
+                               "--name", "seed grid"],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = open_store(store_dir)
     try:
@@ -430,6 +431,8 @@ def test_kill_9_of_the_driver_then_resume_computes_every_member_once(tmp_path, c
     assert computed_in.count(resumed["session"]) == 8 - len(before)  # the rest, each once
     for k in before:
         assert after[k] == before[k]
+    # Names are unique in a store: the resumed sweep is "seed grid (2)" beside the killed one.
+    assert store.load(resumed["session"]).name == "seed grid (2)" and store.load(killed.id).name == "seed grid"
     fresh = sweep_json(capsys, spec, "--chunk-members", "1", "--no-save")
     assert json.dumps(fresh["rows"]) == json.dumps(resumed["rows"])
 

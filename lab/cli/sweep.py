@@ -210,7 +210,9 @@ class Recorder:
         spec = plan.spec
         env = environment(resolve_device(spec.members[0].config.train.device))
         env.update(backend=args.backend, address=args.address, workers=args.workers, members=len(spec.members))
-        name = args.name or (previous.name if previous is not None else None)
+        # A resumed sweep is a new session beside the interrupted one, whose name it cannot take:
+        # "grid" continues as "grid (2)".
+        name = args.name or (store.free_name(previous.name) if previous is not None and previous.name else None)
         tags = ["sweep", *args.tag, *([t for t in previous.tags if t != "sweep"] if previous is not None else [])]
         self.writer = store.create_session(spec.members[0].config, env, name=name, tags=tags, kind="sweep")
         self.id = self.writer.id
