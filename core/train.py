@@ -50,6 +50,28 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def law_factor(train, steps):
+    """c_k(t) / c_k(0) where the conservation law puts c_k after `steps` steps (a number or an
+    array): 1, or with weight decay under gd, sgd and projected_gd (1 - lr lambda)^(2t), since
+    each step multiplies W_k and v_k by 1 - lr lambda and the gradient moves c_k by O(lr^2) only
+    (docs/science.md section 2). momentum and adam follow no law; theirs is taken as c_k(0)."""
+    if not train.weight_decay or train.optimizer not in ("gd", "sgd", "projected_gd"):
+        return np.ones_like(np.asarray(steps, np.float64))
+    return (1.0 - train.lr * train.weight_decay) ** (2.0 * np.asarray(steps, np.float64))
+
+
+def law_text(train) -> str:
+    """What "max drift" measures from, in words: the `law_factor` that applies."""
+    if train.weight_decay and train.optimizer in ("gd", "sgd", "projected_gd"):
+        return "c_k(0) (1 - lr lambda)^(2t)"
+    return "c_k(0)"
+
+
+def drift_from_law(c: np.ndarray, c0: np.ndarray, train, steps) -> np.ndarray:
+    """|c_k - law| per row of c (..., l), rows at `steps`; the measure of "max drift"."""
+    return np.abs(c - c0 * law_factor(train, steps)[..., None])
+
+
 # Below this many multiply-adds per step a second intra-op thread costs more in hand-offs than it
 # saves (measured: a 2-neuron run does 28k steps/s on one thread, 26k on two, and a few hundred on
 # two when another process holds a core); above it, large GEMMs use every thread.
@@ -232,12 +254,9 @@ class Sweep:
 
         Weight decay multiplies W_k and v_k by 1 - lr lambda each step, so it multiplies c_k by
         (1 - lr lambda)^2 exactly; the projection removes only the gradient step's O(lr^2) drift.
-        Without weight decay the target is c_k(0).
+        Without weight decay the target is c_k(0) (`law_factor`).
         """
-        t = self.config.train
-        target = self.c0
-        if t.weight_decay:
-            target = self.c0 * (1.0 - t.lr * t.weight_decay) ** (2 * self.steps_done)
+        target = self.c0 * float(law_factor(self.config.train, self.steps_done))
         # hypot and the square root round differently in a loop's vector body and its tail: every
         # network's row is padded to whole vectors, so its factors do not depend on its neighbours.
         l = self.w.W.shape[1]
@@ -325,7 +344,7 @@ def sweep(
                 c = s.w.conserved().cpu().numpy().astype(np.float64)
                 sign = np.sign(s.w.V[:, 0, :].cpu().numpy()).astype(np.int8)
                 w_sign = np.sign(s.w.W[:, :, 0].cpu().numpy()).astype(np.int8)
-                drift = np.maximum(drift, np.nan_to_num(np.abs(c - c_init), nan=np.inf).max(1))
+                drift = np.maximum(drift, np.nan_to_num(drift_from_law(c, c_init, config.train, t), nan=np.inf).max(1))
                 hops += hops_between(prev_codes, prev_sign, prev_w_sign, sign, w_sign, d_eff, outputs)[0].sum(1)
                 scale = (s.w.incoming_sq() + s.w.outgoing_sq()).cpu().numpy().astype(np.float64)
                 prev_c, prev_sign, prev_w_sign, prev_codes = c, sign, w_sign, status_codes(c, scale)
@@ -408,7 +427,9 @@ class Trainer:
         w_sign = np.sign(np.nan_to_num(w0)).astype(np.int8)
         v = v0 if self.config.model.outputs == 1 else np.where(v_sign < 0, -1.0, 1.0) * np.sqrt(v2)
         codes = status_codes(c, w2 + v2)
-        drift = np.maximum.accumulate(np.maximum(np.abs(c - self._c0).max(axis=1, initial=0.0), self._max_drift))
+        steps = np.array([p[0] for p in pending], dtype=np.int64)
+        off = drift_from_law(c, self._c0, self.config.train, steps).max(axis=1, initial=0.0)
+        drift = np.maximum.accumulate(np.maximum(off, self._max_drift))
         self._max_drift = float(drift[-1])
         outputs = self.config.model.outputs
         split, deciding = deciding_signs(codes, v_sign, w_sign, self.d_eff, outputs)
@@ -416,7 +437,6 @@ class Trainer:
         before_c, before_codes, before_v, before_w = (np.vstack([p[None], now[:-1]]) for p, now in zip(prev, (c, codes, v_sign, w_sign)))
         hopped, sign_before, sign_after = hops_between(before_codes, before_v, before_w, v_sign, w_sign, self.d_eff, outputs)
         self._prev = (c[-1], codes[-1], v_sign[-1], w_sign[-1])
-        steps = np.array([p[0] for p in pending], dtype=np.int64)
         hops = [Hop(int(steps[i]), int(k), float(before_c[i, k]), float(c[i, k]), int(sign_before[i, k]),
                     int(sign_after[i, k])) for i, k in zip(*np.nonzero(hopped))]
         return SnapshotBatch(
@@ -480,7 +500,9 @@ class Trainer:
         checkpoint = t.checkpoint_every or 100 * every
         next_checkpoint = 0
         self._max_drift, self._prev = 0.0, None
-        self._c0 = self.sweep.c0[0].cpu().numpy().astype(np.float64)
+        # c_k(0) as every snapshot's c_k is formed: ||W_k||^2 - ||v_k||^2 in float64 from the norms
+        # (a float32 difference would put a rounding "drift" into step 0 itself).
+        self._c0 = self.initial.c.copy()
         self.status = "running"
         started = time.perf_counter()
         last_flush = -float("inf")

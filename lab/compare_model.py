@@ -18,7 +18,7 @@ from core.invariants import count_components, neuron_status
 
 SERIES_POINTS = 20_000
 # What the metric key cycles through: (name, label, is a loss).
-METRICS = (("loss", "loss", True), ("accuracy", "accuracy", False), ("max_drift", "max |c_k(t) - c_k(0)|", True),
+METRICS = (("loss", "loss", True), ("accuracy", "accuracy", False), ("max_drift", "max drift of c_k from its law", True),
            ("pathological", "pathological neurons l_-", False), ("components", "components of H(c)", False))
 SMOOTHING = (0.0, 0.6, 0.9, 0.99)
 

@@ -172,6 +172,8 @@ NAMING = {
                  'loss = "cross_entropy"\nsteps = 200\nlr = 1.0\nlog_every = 1\n[init]\npathological = 2\n',
     "linear": '[model]\nhidden = 3\nactivation = "linear"\n[data]\nname = "abs"\nsamples = 32\n[train]\nsteps = 100\n'
               'lr = 0.05\nlog_every = 10\n[init]\npathological = 2\n',
+    "weight decay": '[model]\nhidden = 4\n[data]\nname = "abs"\nsamples = 32\n[train]\nsteps = 300\nlr = 0.05\n'
+                    'weight_decay = 0.1\ndtype = "float64"\n[init]\npathological = 2\n',
 }
 
 
@@ -190,6 +192,7 @@ def test_a_member_is_classified_as_relulab_run_classifies_its_config(tmp_path, c
             assert batched[i]["pathological" + suffix] == expected["pathological"]
         assert batched[i]["hops"] == len(run["hops"])
         assert batched[i]["loss"] == run["final"]["loss"]
+        assert batched[i]["max_drift"] == run["max_c_drift"]
     if case == "d_eff = 1":
         assert all("/" in batched[i]["signs"] for i in range(4))  # the free neurons' pieces are named
     if case == "linear":

@@ -346,3 +346,31 @@ def test_padding_the_samples_changes_no_value_but_the_rounding():
         results.append((value, grads.W, grads.V, accuracy(fw.out, ys, "bce", n=45)))
     for a, b in zip(*results):
         assert torch.allclose(a, b, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "sgd", "projected_gd"])
+def test_max_drift_is_measured_from_the_law_c_follows_under_weight_decay(optimizer):
+    # GD with decay lambda: c_k(t) = c_k(0) (1 - lr lambda)^(2t) up to the gradient's O(lr^2) per
+    # step (docs/science.md). Drift is the distance from that law, not the decay itself.
+    lr, decay, steps = 0.05, 0.1, 400
+    config = config_from_dict({"model": {"hidden": 4}, "init": {"pathological": 2}, "data": {"name": "abs", "samples": 32},
+                               "train": {"lr": lr, "weight_decay": decay, "steps": steps, "dtype": "float64",
+                                         "optimizer": optimizer, "batch_size": 16 if optimizer == "sgd" else None}})
+    trainer = Trainer(config)
+    snaps = list(trainer.run())
+    c0, c_end = snaps[0].c, snaps[-1].c
+    law_end = c0 * (1 - lr * decay) ** (2 * steps)
+    assert snaps[-1].max_drift >= np.abs(c_end - law_end).max() - 1e-15
+    decay_alone = np.abs(c0 - law_end).max()  # what "drift from c_k(0)" would have reported
+    assert snaps[-1].max_drift < 0.02 * decay_alone
+    assert decay_alone > 0.3  # the decay itself is large here
+
+
+def test_without_a_law_drift_is_measured_from_the_start():
+    # Adam obeys no conservation law: its drift is |c_k(t) - c_k(0)|, weight decay or not.
+    config = config_from_dict({"model": {"hidden": 4}, "data": {"name": "abs", "samples": 32},
+                               "train": {"lr": 0.01, "weight_decay": 0.1, "steps": 200, "dtype": "float64",
+                                         "optimizer": "adam"}})
+    snaps = list(Trainer(config).run())
+    worst = max(np.abs(s.c - snaps[0].c).max() for s in snaps)
+    assert snaps[-1].max_drift == pytest.approx(worst, rel=1e-12)

@@ -49,7 +49,7 @@ RESULTS = (
     ("components_log2", "log2 of the number of components at the end"),
     ("signs", "output signs of the pathological neurons at the end"),
     ("hops", "component hops seen at the snapshot cadence"),
-    ("max_drift", "largest |c_k(t) - c_k(0)| over neurons and snapshots"),
+    ("max_drift", "largest |c_k(t) - c_k(0)| over neurons and snapshots (with weight decay under gd, sgd, projected_gd: from c_k(0)(1 - lr lambda)^(2t))"),
 )
 RESULT_NAMES = tuple(name for name, _ in RESULTS)
 
@@ -193,7 +193,7 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
     final values are those of its last finite snapshot. Other members train on unaffected."""
     import torch
 
-    from core.train import Sweep, one_thread, resolve_device
+    from core.train import Sweep, drift_from_law, one_thread, resolve_device
 
     config = configs[0]
     m, t = config.model, config.train
@@ -248,7 +248,7 @@ def train_chunk(configs: list[Config], dataset: Dataset, series: int = 0,
                 last_w2[a], last_v2[a], last_v0[a], last_w0[a] = w2[a], v2[a], v0[a], w0[a]
                 c = w2 - v2
                 sign, w_sign = signs(v0, w0)
-                drift[a] = np.maximum(drift[a], np.abs(c[a] - c0[a]).max(axis=1, initial=0.0))
+                drift[a] = np.maximum(drift[a], drift_from_law(c[a], c0[a], t, step).max(axis=1, initial=0.0))
                 hopped = hops_between(prev_codes, prev_sign, prev_w_sign, sign, w_sign, d_eff, outputs)[0]
                 hops[a] += hopped[a].sum(axis=1)
                 codes = status_codes(c, w2 + v2)

@@ -110,6 +110,7 @@ def run_config(config, args: argparse.Namespace) -> int:
 
 
 def build_report(trainer, last, recorder) -> dict:
+    from core.train import law_text
     from sessions.info import finite
 
     return {
@@ -128,6 +129,7 @@ def build_report(trainer, last, recorder) -> dict:
                   "c": [finite(x) for x in trainer.final.c.tolist()]},
         "initial": {"c": trainer.initial.c.tolist()},
         "max_c_drift": finite(last.max_drift) if last else 0.0,
+        "max_c_drift_from": law_text(trainer.config.train),
         "classification": {"initial": classification_summary(trainer.initial),
                            "final": classification_summary(trainer.final)},
         "hops": [h.to_dict() for h in trainer.hops],
@@ -255,9 +257,9 @@ def print_report(report: dict) -> None:
         count = count_text(2 ** c["components_log2"])
         console.print(f"{name:>7}: {c['pathological']} pathological, {count} components, "
                       f"{c['effective_components']} effective, signs '{c['signs']}'", markup=False)
-    drift = report["max_c_drift"]
-    console.print(f"max |c_k(t) - c_k(0)| = {drift:.3g}; component hops: {len(report['hops'])}" if drift is not None
-                  else f"max |c_k(t) - c_k(0)| not finite; component hops: {len(report['hops'])}", markup=False)
+    drift, law = report["max_c_drift"], report["max_c_drift_from"]
+    console.print(f"max |c_k(t) - {law}| = {drift:.3g}; component hops: {len(report['hops'])}" if drift is not None
+                  else f"max |c_k(t) - {law}| not finite; component hops: {len(report['hops'])}", markup=False)
     for h in report["hops"][:10]:
         console.print(f"  hop at step {h['step']}: neuron {h['neuron']}, c {h['c_before']:+.4g} -> {h['c_after']:+.4g}")
     if report["session"]:
