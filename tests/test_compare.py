@@ -157,6 +157,11 @@ def test_experiment_figures_are_written_and_decode(tmp_path, capsys):
     assert sorted(Path(f).name for f in files) == ["breast_cancer_by_l_plus.svg", "breast_cancer_heatmap.svg"]
     for f in files:
         assert ET.parse(f).getroot().tag.endswith("svg")
+    assert main(["experiment", "small-init", "--quick", "--no-save", "--json", "--figures", str(out)]) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert sorted(Path(f).name for f in files) == ["small_init_alignment.png", "small_init_saddles.png"]
+    for f in files:
+        assert matplotlib.image.imread(f).shape[0] > 100
 
 
 def test_experiment_figures_refuse_a_bad_directory_before_any_work(tmp_path, capsys):

@@ -73,7 +73,8 @@ def run(name: str, params: dict, device: str = "auto", *, stop: threading.Event 
         return probability(p["max_inputs"], p["max_hidden"], p["samples"], int(seeds[0]), device,
                            stop=stop, progress=progress)
     if name == "small-init":
-        return small_init(p["scales"], p["seeds"], lr=p["lr"], saddle_steps=p["steps"], stop=stop, progress=progress)
+        return small_init(p["scales"], p["seeds"], lr=p["lr"], saddle_steps=p["steps"], device=device, stop=stop,
+                          progress=progress)
     raise UserError(f"experiment {name!r}: must be one of {', '.join(NAMES)}")
 
 

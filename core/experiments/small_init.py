@@ -38,7 +38,7 @@ ALIGNMENT_DATA = (np.eye(2), np.array([[1.0], [-1.0]]))
 SADDLE_DATA = (np.eye(2), np.array([[1.0], [-0.5]]))
 
 
-def small_config(hidden: int, scale: float, seed: int, lr: float, steps: int) -> Config:
+def small_config(hidden: int, scale: float, seed: int, lr: float, steps: int, device: str = "cpu") -> Config:
     """A relu network without bias, N(0, scale^2) initialisation, float64 GD on MSE."""
     return config_from_dict({
         "model": {"hidden": hidden, "bias": False, "activation": "relu"},
@@ -46,7 +46,7 @@ def small_config(hidden: int, scale: float, seed: int, lr: float, steps: int) ->
         # The data are given directly (ALIGNMENT_DATA / SADDLE_DATA); the name is a placeholder
         # the schema needs and nothing loads.
         "data": {"name": "teacher"},
-        "train": {"loss": "mse", "optimizer": "gd", "lr": lr, "steps": steps, "dtype": "float64", "device": "cpu"},
+        "train": {"loss": "mse", "optimizer": "gd", "lr": lr, "steps": steps, "dtype": "float64", "device": device},
     }, "small-init experiment")
 
 
@@ -159,7 +159,7 @@ class SmallInitResult:
 
 
 def alignment_runs(scales, seeds, hidden: int, lr: float, stop: threading.Event | None,
-                   progress: Progress | None):
+                   progress: Progress | None, device: str = "cpu"):
     dataset = dataset_of(ALIGNMENT_DATA, "e1, e2 -> +1, -1")
     problem = ncf.Problem(dataset.x_train, ncf.correlation_targets(dataset.y_train, "mse", 1), 1.0, 0.0, "relu")
     table = ncf.kkt_directions(problem)
@@ -171,7 +171,7 @@ def alignment_runs(scales, seeds, hidden: int, lr: float, stop: threading.Event 
     for i, scale in enumerate(scales):
         check_stop(stop)
         say(progress, 0.6 * i / S, f"small-init: scale {scale:g}")
-        configs = [small_config(hidden, scale, seed, lr, 1) for seed in seeds]
+        configs = [small_config(hidden, scale, seed, lr, 1, device) for seed in seeds]
         params = [initial_params(c, dataset.inputs) for c in configs]
         points, stopped = train_to_norm(configs[0], dataset, params)
         stop_step[i] = stopped
@@ -187,13 +187,13 @@ def alignment_runs(scales, seeds, hidden: int, lr: float, stop: threading.Event 
 
 
 def saddle_run(hidden: int, scale: float, seed: int, lr: float, steps: int, stop: threading.Event | None,
-               progress: Progress | None):
+               progress: Progress | None, device: str = "cpu"):
     """Train one small network through its saddles; at each plateau, predict the next escape."""
     dataset = dataset_of(SADDLE_DATA, "e1, e2, e3 -> 1, -0.5, 0.25")
-    config = small_config(hidden, scale, seed, lr, steps)
+    config = small_config(hidden, scale, seed, lr, steps, device)
     params = initial_params(config, dataset.inputs)
     problem = ncf.Problem(dataset.x_train, ncf.correlation_targets(dataset.y_train, "mse", 1), 1.0, 0.0, "relu")
-    s = Sweep(config, [params], dataset, resolve_device("cpu"))
+    s = Sweep(config, [params], dataset, resolve_device(device))
     every = max(1, steps // 2000)
     record_steps, losses, norms, Ws, Vs = [], [], [], [], []
     for t in range(steps + 1):
@@ -253,14 +253,15 @@ def small_init(scales=(1e-2, 1e-3, 1e-4, 1e-6), seeds=(0, 1, 2, 3), hidden: int 
     """Alignment error against the initialisation scale, and the saddle-to-saddle sequence."""
     started = time.perf_counter()
     scales = sorted({float(s) for s in scales}, reverse=True)
-    one_minus_cos, balance, predicted, stop_step, table = alignment_runs(scales, list(seeds), hidden, lr, stop, progress)
+    one_minus_cos, balance, predicted, stop_step, table = alignment_runs(scales, list(seeds), hidden, lr, stop, progress,
+                                                                         device)
     steps, loss, norms, sequence, saddle_kkt, saddle_config = saddle_run(
-        hidden, saddle_scale, int(seeds[0]), lr, saddle_steps, stop, progress)
+        hidden, saddle_scale, int(seeds[0]), lr, saddle_steps, stop, progress, device)
     say(progress, 1.0, "small-init: done")
-    configs = {"alignment": small_config(hidden, scales[0], int(seeds[0]), lr, 1), "saddles": saddle_config}
+    configs = {"alignment": small_config(hidden, scales[0], int(seeds[0]), lr, 1, device), "saddles": saddle_config}
     return SmallInitResult(
         scales=np.array(scales), seeds=np.array(list(seeds)), one_minus_cos=one_minus_cos, balance=balance,
         predicted_cosine=predicted, stop_step=stop_step, kkt=[k.to_dict() for k in table], saddle_steps=steps,
         saddle_loss=loss, saddle_norms=norms, sequence=sequence, saddle_kkt=saddle_kkt, lr=lr,
-        device=device_label(resolve_device("cpu")), seconds=time.perf_counter() - started, configs=configs,
+        device=device_label(resolve_device(device)), seconds=time.perf_counter() - started, configs=configs,
     )

@@ -286,10 +286,52 @@ def atlas_figures(result, directory: Path, suffix: str) -> list[Path]:
     return [save(fig, directory / f"atlas_floors{suffix}")]
 
 
+def small_init_figures(result, directory: Path, suffix: str) -> list[Path]:
+    """small_init_alignment: 1 - cos(W_k, nearest KKT direction) of the grown neurons against the
+    initial scale (log-log; median and worst over seeds and neurons). small_init_saddles: the
+    saddle run's loss and every neuron's ||theta_k|| against the step, plateaus marked."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    scales = np.asarray(result.scales, np.float64)
+    rows = [result.one_minus_cos[i][np.isfinite(result.one_minus_cos[i])] for i in range(len(scales))]
+    has = np.array([r.size > 0 for r in rows])
+    floor = 1e-16  # an exact alignment draws on the axis, not off it
+    median = np.array([max(np.median(r), floor) if r.size else np.nan for r in rows])
+    worst = np.array([max(np.max(r), floor) if r.size else np.nan for r in rows])
+    ax.plot(scales[has], median[has], "o-", color="tab:blue", label="median over grown neurons")
+    ax.plot(scales[has], worst[has], "s--", color="tab:red", label="worst")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("initial scale (std of every weight)")
+    ax.set_ylabel("1 - cos(W_k, nearest KKT direction)")
+    ax.set_title("small initialisation: directional alignment", fontsize="medium")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize="small")
+    files = [save(fig, directory / f"small_init_alignment{suffix}")]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6), sharex=True)
+    steps = np.asarray(result.saddle_steps)
+    top.plot(steps, np.asarray(result.saddle_loss), color="black", lw=1.2)
+    top.set_ylabel("train loss")
+    norms = np.asarray(result.saddle_norms)
+    for k, color in zip(range(norms.shape[1]), run_colors(norms.shape[1])):
+        bottom.plot(steps, np.maximum(norms[:, k], 1e-30), color=color, lw=1.0, label=f"neuron {k}")
+    bottom.set_yscale("log")
+    bottom.set_ylabel("||theta_k||")
+    bottom.set_xlabel("step")
+    for plateau in result.sequence:
+        for ax in (top, bottom):
+            ax.axvline(plateau.step, color="grey", lw=0.8, linestyle=":")
+    bottom.legend(frameon=False, fontsize="small", ncol=3)
+    top.set_title("saddle to saddle (dotted: plateaus where the next escape was predicted)", fontsize="medium")
+    files.append(save(fig, directory / f"small_init_saddles{suffix}"))
+    return files
+
+
 def experiment_figures(result, directory: Path, suffix: str = ".png") -> list[Path]:
     """The figure files of an experiment's result (toy, breast-cancer, mitigation, probability,
-    level-sets, atlas); other experiments draw none and return []."""
-    from core.experiments import AtlasExperimentResult, GridResult, LevelSetsResult, MitigationResult, ProbabilityResult, ToyResult
+    level-sets, atlas, small-init); anything else draws none and returns []."""
+    from core.experiments import (AtlasExperimentResult, GridResult, LevelSetsResult, MitigationResult, ProbabilityResult,
+                                  SmallInitResult, ToyResult)
 
     if suffix not in FORMATS:
         raise UserError(f"--figure-format {suffix.lstrip('.')}: must be one of png, svg, pdf")
@@ -310,4 +352,6 @@ def experiment_figures(result, directory: Path, suffix: str = ".png") -> list[Pa
         return level_sets_figures(result, directory, suffix)
     if isinstance(result, AtlasExperimentResult):
         return atlas_figures(result, directory, suffix)
+    if isinstance(result, SmallInitResult):
+        return small_init_figures(result, directory, suffix)
     return []
