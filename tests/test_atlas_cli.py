@@ -68,6 +68,10 @@ def test_recorded_atlas_is_listed_and_redrawn(capsys, tmp_path):
     assert again["components"] == first["components"] and again["gap"] == first["gap"]
     assert main(["atlas", sid, "--store", str(store)]) == 0
     assert "<- own" in capsys.readouterr().out
+    # `sessions show` draws the recorded atlas too: its table and the gap, as `relulab atlas` did.
+    assert main(["sessions", "show", sid, "--store", str(store)]) == 0
+    shown = capsys.readouterr().out
+    assert "<- own" in shown and f"obstruction gap = floor(own) - floor(best) = {first['gap']:.4g}" in shown
 
     from sessions import open_store
 

@@ -255,8 +255,12 @@ def cmd_show(args) -> int:
     if sweep_results.is_user_sweep(session):  # members, not the chunk records, are what matters
         for line in sweep_results.summary_lines(session):
             console.print(Text(line))
+    elif session.kind == "atlas" and "atlas" in results:
+        show_recorded_atlas(console, session)
     elif results:
         console.print(Text("results", style="bold") + Text(": " + printable(", ".join(results))))
+        if "experiment" in results:
+            console.print(Text(f"'relulab replay {i.id}' draws them as the experiments screen did"))
     prov = env.get("provenance") or {}
     if prov:
         data = prov.get("data") or {}
@@ -268,6 +272,23 @@ def cmd_show(args) -> int:
         console.print(Text("notes", style="bold"))
         console.print(_plain(session.notes, keep_newlines=True))
     return 0
+
+
+def show_recorded_atlas(console, session) -> None:
+    """The atlas table and summary, as `relulab atlas` printed them; a damaged record is one line."""
+    from rich.text import Text
+
+    from lab.views.atlas import atlas_summary, atlas_table
+
+    try:
+        report = session.json("atlas")
+        table, lines = atlas_table(report), atlas_summary(report)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        console.print(Text(f"session {session.id}: the recorded atlas is damaged (not an atlas report)"))
+        return
+    console.print(table)
+    for line in lines:
+        console.print(line)
 
 
 def cmd_delete(args) -> int:
