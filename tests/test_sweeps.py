@@ -399,13 +399,35 @@ log_every = 50
 """
 
 
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running, not gone and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_kill_9_of_the_driver_then_resume_computes_every_member_once(tmp_path, capsys):
     from lab.sweep_results import finished_chunks
 
     spec = write(tmp_path, SLOW)
     store_dir = os.environ["RELULAB_STORE"]
+    # Two worker processes: the driver's death must not leave them behind.
     driver = subprocess.Popen([sys.executable, "-m", "lab.cli", "sweep", str(spec), "--chunk-members", "1", "--json",
-                               "--name", "seed grid"],
+                               "--name", "seed grid", "--workers", "2"],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = open_store(store_dir)
     try:
@@ -416,10 +438,16 @@ def test_kill_9_of_the_driver_then_resume_computes_every_member_once(tmp_path, c
                 break
             time.sleep(0.05)
         assert driver.poll() is None, "the sweep finished before it could be killed: make SLOW slower"
+        workers = children(driver.pid)
+        assert workers, "the sweep ran no worker processes"
         driver.send_signal(signal.SIGKILL)
     finally:
         driver.kill()
         driver.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "worker processes outlived their driver"
     killed = store.load(store.list()[0].id)
     assert killed.status == "interrupted"
     before = finished_chunks(killed)

@@ -16,6 +16,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -147,12 +148,22 @@ _PARENT: int | None = None
 _PROGRESS = None
 _STOP = None
 PROGRESS_SECONDS = 0.25  # a worker reports a chunk's progress at most this often
+PARENT_POLL_SECONDS = 0.5  # how often a worker looks whether its driver is still there
 
 
 def _worker_start(parent: int, progress, stop) -> None:
     global _PARENT, _PROGRESS, _STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _PARENT, _PROGRESS, _STOP = parent, progress, stop
+    # An idle worker waits on the task queue, whose write end every worker holds too, so a driver
+    # killed with -9 would leave it waiting forever: it leaves once its parent is gone.
+    threading.Thread(target=_leave_with_parent, args=(parent,), daemon=True).start()
+
+
+def _leave_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(0)
 
 
 def _worker_run(payload: dict) -> dict[str, np.ndarray]:
