@@ -487,6 +487,11 @@ def test_local_and_ray_give_identical_results(ray_cluster, tmp_path, capsys):
     remote = sweep_json(capsys, spec, "--chunk-members", "4", "--backend", "ray", status=3)
     assert remote["backend"] == "ray" and remote["diverged"] == 6
     assert json.dumps(local["rows"]) == json.dumps(remote["rows"])
+    # Chunked differently (one per worker, here one per cluster CPU): still bitwise the same.
+    every = sweep_json(capsys, spec, "--backend", "ray", "--chunk-members", "1", status=3)
+    assert every["chunks"] == 12 and json.dumps(every["rows"]) == json.dumps(local["rows"])
+    planned = sweep_json(capsys, spec, "--backend", "ray", "--dry-run")
+    assert planned["chunks_at_once"] == min(2, planned["chunks"])  # the fixture's Ray has 2 CPUs
 
 
 def ray_task_workers() -> list[int]:

@@ -107,12 +107,22 @@ def sweep_command(args: argparse.Namespace) -> int:
                                 "resume without SPEC.toml, or start a new sweep")
     else:
         spec = load_spec(args.spec, overrides)
-    if args.backend == "local" and previous is None:
+    ray_cpus = None
+    if args.backend == "ray":
+        from core.sweeps.backends import start_ray
+
+        # Started (or joined) now: a failure is one line before anything is recorded, and the
+        # cluster's CPUs say how many chunks can run at once.
+        ray = start_ray(args.address)
+        ray_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        if previous is None:
+            options["parallel"] = ray_cpus
+    elif previous is None:
         from core.sweeps.backends import default_workers
         from core.train import resolve_device
 
-        # A group big enough is cut into a chunk per worker the machine could run.
         options["parallel"] = args.workers or default_workers(resolve_device(spec.members[0].config.train.device).type)
+    # A group big enough is cut into a chunk per worker (or cluster CPU) that can take one.
     # Chunking never changes a member's numbers (core.sweeps.runner.train_chunk); a resumed sweep
     # keeps its recorded chunking so that its finished chunks are found again.
     plan = plan_sweep(spec, options["chunk_seconds"], options["chunk_members"], parallel=options.get("parallel", 1))
@@ -121,11 +131,8 @@ def sweep_command(args: argparse.Namespace) -> int:
 
         args.workers = local_workers(args.workers, plan.device_type, len(plan.chunks), sum(plan.estimates))
     if args.dry_run:
-        return dry_run(plan, args)
-    if args.backend == "ray":
-        from core.sweeps.backends import import_ray
-
-        import_ray()  # one line now, not after the store has a session
+        at_once = args.workers if args.backend == "local" else ray_cpus
+        return dry_run(plan, args, at_once)
     done = carried_over(previous, plan) if previous is not None else {}
     recorder = Recorder(store, args, plan, options, previous, done) if store is not None else None
     results: dict[int, dict] = dict(done)
@@ -349,7 +356,7 @@ class Bar:
             self.progress.__exit__(*exc)
 
 
-def dry_run(plan, args) -> int:
+def dry_run(plan, args, at_once: int) -> int:
     from core.sweeps.runner import probe
 
     spec = plan.spec
@@ -359,14 +366,13 @@ def dry_run(plan, args) -> int:
     biggest = max(range(len(plan.chunks)), key=lambda k: plan.estimates[k])
     chunk = plan.chunks[biggest]
     factor, probed = probe([spec.members[i].config for i in chunk.members], plan.datasets[chunk.group])
-    workers = args.workers or 1
-    here = estimate * factor / min(workers, len(plan.chunks))
+    here = estimate * factor / min(at_once, len(plan.chunks))
     report = {
         "members": len(spec.members), "axes": spec.axis_keys, "groups": len(plan.groups),
         "chunks": len(plan.chunks), "members_per_chunk": [len(c.members) for c in plan.chunks],
         "device": plan.device_type, "memory_bytes_per_chunk": round(plan.memory_bytes()),
         "estimated_seconds": float(f"{estimate:.3g}"), "estimated_seconds_here": float(f"{here:.3g}"),
-        "backend": args.backend, "workers": args.workers,
+        "backend": args.backend, "workers": args.workers, "chunks_at_once": min(at_once, len(plan.chunks)),
     }
     if args.json:
         print(strict_json.dumps(report))
@@ -380,7 +386,7 @@ def dry_run(plan, args) -> int:
                   f"{min(report['members_per_chunk'])}-{max(report['members_per_chunk'])} members"
                   + (f", {args.workers} at a time" if args.workers else ""))
     console.print(f"largest chunk needs about {plan.memory_bytes() / 2**20:.0f} MiB on {plan.device_type}")
-    where = f"{args.workers} worker(s)" if args.workers else "on one CPU: divide by the CPUs Ray has"
+    where = f"{args.workers} worker(s)" if args.workers else f"{at_once} Ray CPU(s)"
     console.print(f"about {here:.0f} s here ({where}; timed {probed} steps of chunk {biggest}); "
                   f"chunks are sized in nominal seconds, {estimate:.0f} in all")
     return 0
