@@ -261,8 +261,6 @@ def check_consistency(config: Config, source: str = "config") -> None:
             raise _fail(source, "[init] signs", i.signs, f"at most [model] hidden = {m.hidden} signs")
         if m.outputs != 1:
             raise _fail(source, "[init] signs", i.signs, "omitted when [model] outputs > 1 (a sign needs a scalar output)")
-    if i.rebalance and (i.pathological or i.signs):
-        raise ConfigError(f"{source}: [init] rebalance = true: cannot be combined with a prescribed pathological count")
     if i.rebalance_ratio is not None and not i.rebalance:
         raise _fail(source, "[init] rebalance_ratio", i.rebalance_ratio, "empty unless [init] rebalance = true")
     if i.hidden_weight is not None:

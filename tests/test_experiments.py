@@ -199,6 +199,15 @@ def mitigation():
     return E.mitigation(widths=(3,), seeds=range(3), steps=40, lr=0.1, device="cpu")
 
 
+def test_mitigation_prescribed_grid_is_the_breast_cancer_grid_bit_for_bit(mitigation):
+    # The same member configs through the same runner: the prescribed half of mitigation is the
+    # breast-cancer experiment on that grid, whatever else trains beside it in a chunk.
+    alone = E.breast_cancer(widths=(3,), seeds=range(3), steps=40, lr=0.1, device="cpu")
+    for key in ("test_loss", "train_loss", "sign_flips", "pathological"):
+        assert np.array_equal(getattr(alone, key), getattr(mitigation.prescribed, key), equal_nan=True), key
+    assert np.array_equal(alone.test_curve, mitigation.prescribed.test_curve, equal_nan=True)
+
+
 def test_mitigation_every_neuron_starts_with_nonnegative_c(mitigation):
     check = mitigation.check
     assert check.min_c_before < 0  # the prescribed grid has pathological neurons...

@@ -143,3 +143,27 @@ def test_rebalance_ratio_below_one_or_without_rebalance_is_refused():
         config_from_dict({"init": {"rebalance": True, "rebalance_ratio": 0.5}})
     with pytest.raises(ConfigError, match=r"\[init\] rebalance_ratio"):
         config_from_dict({"init": {"rebalance_ratio": 2.0}})
+
+
+@pytest.mark.parametrize("ratio", [None, 3.0])
+def test_a_prescribed_network_can_be_rebalanced_as_a_config(ratio):
+    # The mitigation experiment's networks written as configs: drawn, prescribed (k pathological,
+    # signs), then rebalanced. Same function as the prescribed network, every c_k >= 0, v signs kept.
+    from core.config import config_from_dict
+    from core.invariants import conserved
+
+    base = {"model": {"hidden": 4}, "init": {"pathological": 3, "signs": "--+", "seed": 5}}
+    prescribed = initial_params(config_from_dict(base), 2)
+    rebalanced = initial_params(config_from_dict({"model": base["model"], "init": {
+        **base["init"], "rebalance": True, "rebalance_ratio": ratio}}), 2)
+    assert (conserved(prescribed)[:3] < 0).all() and (conserved(rebalanced) >= 0).all()
+    x = np.random.default_rng(0).standard_normal((50, 2))
+
+    def f(p):
+        return np.maximum(x @ p.hidden_weight.T + p.hidden_bias, 0) @ p.output_weight.T
+
+    assert np.allclose(f(prescribed), f(rebalanced), rtol=1e-12, atol=1e-12)
+    assert np.array_equal(np.sign(prescribed.output_weight), np.sign(rebalanced.output_weight))
+    if ratio is not None:
+        norms = np.linalg.norm(rebalanced.incoming, axis=1)[:3] / np.abs(rebalanced.output_weight[0, :3])
+        assert np.allclose(norms, ratio)

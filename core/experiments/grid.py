@@ -1,5 +1,6 @@
 """The breast-cancer grid that breast_cancer and mitigation share: prescribed pathological neurons over
-(hidden width l, number l_+ of non-pathological neurons, seed), trained as one batched sweep per width."""
+(hidden width l, number l_+ of non-pathological neurons, seed), one member config per network,
+trained through the sweep runner (core/sweeps) as `relulab sweep` trains a user's grid."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from core.errors import UserError
 from core.experiments.common import check_stop, say
 from core.init import initial_params, rebalance
 from core.snapshot import Params
-from core.train import device_label, resolve_device, sweep
+from core.train import device_label, resolve_device
 
 BREAST_CANCER_BASE = {
     "model": {"hidden": 2, "bias": True, "activation": "relu"},
@@ -216,83 +217,128 @@ class RebalanceCheck:
     networks: int
 
 
-def train_grid(widths, seeds, steps, lr, device, rebalanced_variants, stop, progress):
-    """Train every (variant, l_+, seed) of each width in one sweep call; returns GridResults + check.
+def grid_members(config: Config, widths: list[int], seeds: list[int], variants) -> tuple[list[Config], list[tuple]]:
+    """One member config per (width, variant, l_+, seed), and its cell (variant index, width
+    index, l_+, seed index). Neurons 0..l_- - 1 are prescribed pathological with v_k < 0; a
+    variant other than "prescribed" rebalances them ([init] rebalance, rebalance_ratio: "swap"
+    swaps the norms, a number r >= 1 rescales to ||W_k|| / ||v_k|| = r)."""
+    configs, cells = [], []
+    for i, l in enumerate(widths):
+        width = replace(config, "model", hidden=l)
+        for v, variant in enumerate(variants):
+            for lp in range(l + 1):
+                k = l - lp
+                cell = replace(width, "init", pathological=k, signs="-" * k if k else None)
+                if variant != "prescribed":
+                    cell = replace(cell, "init", rebalance=True, rebalance_ratio=None if variant == "swap" else float(variant))
+                for j, seed in enumerate(seeds):
+                    configs.append(replace(cell, "init", seed=seed))
+                    cells.append((v, i, lp, j))
+    return configs, cells
 
-    rebalanced_variants: ("prescribed",) trains the prescribed networks; "swap" adds their
-    rebalanced copies with the norms swapped, a number r >= 1 their copies rebalanced to
-    ||W_k|| / ||v_k|| = r (`core.init.rebalance`), all in the same sweep calls. The GridResults
-    are keyed by variant."""
+
+def train_grid(widths, seeds, steps, lr, device, variants, stop, progress):
+    """Train every (variant, l_+, seed) of each width through the sweep runner; returns
+    GridResults keyed by variant, and the rebalancing check (None without a rebalanced variant).
+
+    variants: "prescribed" trains the prescribed networks; "swap" their copies with the norms
+    swapped, a number r >= 1 their copies rebalanced to ||W_k|| / ||v_k|| = r (`core.init.rebalance`).
+    Every member of a width is one group (they differ in [init] only), cut into chunks by memory
+    and, on a grid big enough, into one chunk per CPU run by the local backend's worker processes.
+    A member's numbers do not depend on the chunking (core.sweeps.runner.train_chunk)."""
+    from core.sweeps import backends
+    from core.sweeps.runner import chunk_payload, group_members, plan_chunks
+
     config = grid_config(steps, lr, device)
     dataset = load_dataset(config)
-    x_all = np.concatenate([dataset.x_train, dataset.x_test])
     widths, seeds = [int(w) for w in widths], [int(s) for s in seeds]
     W, L, S = len(widths), max(widths) + 1, len(seeds)
-    arrays = {v: {k: np.full((W, L, S), np.nan) for k in (*GRID_KEYS, "min_initial_c")} for v in rebalanced_variants}
-    curves = {v: None for v in rebalanced_variants}
-    check = dict(min_c_before=np.inf, min_c_after=np.inf, max_output_change=0.0, max_output=0.0, networks=0)
-    total_work = sum(w * (w + 1) for w in widths)
-    done_work = 0
+    check = rebalance_check(config, dataset, widths, seeds, [v for v in variants if v != "prescribed"])
+    configs, cells = grid_members(config, widths, seeds, variants)
+    samples = len(dataset.x_train) + len(dataset.x_test)
+    device_type = resolve_device(device).type
+    _, chunks, estimates = plan_chunks(configs, group_members(configs), lambda c: (dataset.inputs, samples), device_type,
+                                       chunk_seconds=math.inf, parallel=backends.default_workers(device_type))
+    workers = backends.local_workers(None, device_type, len(chunks), sum(estimates))
+    snapshots = len(range(0, steps, config.train.log_every)) + 1
+    arrays = {v: {k: np.full((W, L, S), np.nan) for k in (*GRID_KEYS, "min_initial_c")} for v in variants}
+    curve_sum = np.zeros((len(variants), W, L, snapshots))
+    curve_n = np.zeros((len(variants), W, L, snapshots))
+    curve_steps = np.array(list(range(0, steps, config.train.log_every)) + [steps])
+    total = sum(len(c.members) * configs[c.members[0]].model.hidden for c in chunks)
+    done = [0]
     started = time.perf_counter()
-    label = None
-    curve_steps = None
-    for i, l in enumerate(widths):
-        check_stop(stop)
-        say(progress, done_work / total_work,
-             f"l = {l}: {len(rebalanced_variants) * (l + 1) * S} networks, {steps} steps")
-        raw = prescribed_params(config, dataset.inputs, l, seeds)
-        params = []
-        for variant in rebalanced_variants:
-            if variant != "prescribed":
-                balanced = [rebalance(p, None if variant == "swap" else float(variant)) for p in raw]
-                before, after = network_outputs(raw, x_all), network_outputs(balanced, x_all)
-                check["min_c_before"] = min(check["min_c_before"], min(float(np.min(neuron_c(p))) for p in raw))
-                check["min_c_after"] = min(check["min_c_after"], min(float(np.min(neuron_c(p))) for p in balanced))
-                check["max_output_change"] = max(check["max_output_change"], float(np.max(np.abs(after - before))))
-                check["max_output"] = max(check["max_output"], float(np.max(np.abs(before))))
-                check["networks"] += len(raw)
-                params += balanced
-            else:
-                params += raw
-        result = sweep(replace(config, "model", hidden=l), params=params, dataset=dataset,
-                       log_every=config.train.log_every, stop=stop)
-        check_stop(stop)
-        label = result.device
-        curve_steps = result.curve_steps
-        n = (l + 1) * S
-        for j, variant in enumerate(rebalanced_variants):
-            part = slice(j * n, (j + 1) * n)
 
-            def cell(a):
-                return np.asarray(a[part], np.float64).reshape(l + 1, S)
+    def record(k: int, out: dict) -> None:
+        chunk = chunks[k]
+        diverged = out["status"] == "diverged"
+        values = {
+            "test_loss": np.where(diverged, np.nan, out["test_loss"]),
+            "train_loss": np.where(diverged, np.nan, out["loss"]),
+            "test_accuracy": np.where(diverged, np.nan, out["test_accuracy"]),
+            "sign_flips": np.sum(out["v_sign"] != out["v_sign_init"], axis=1),
+            "pathological": out["pathological_init"],
+            "positive": np.sum(out["v_sign_init"] > 0, axis=1),
+            "diverged": diverged.astype(np.float64),
+            "min_initial_c": out["c_init"].min(axis=1),
+        }
+        test_curve = out["series_test_loss"]  # (members, points); shorter if every member diverged early
+        for row, m in enumerate(chunk.members):
+            v, i, lp, j = cells[m]
+            for key, value in values.items():
+                arrays[variants[v]][key][i, lp, j] = value[row]
+            finite = np.isfinite(test_curve[row])
+            curve_sum[v, i, lp, : len(finite)] += np.where(finite, test_curve[row], 0.0)
+            curve_n[v, i, lp, : len(finite)] += finite
+        done[0] += len(chunk.members) * configs[chunk.members[0]].model.hidden
+        say(progress, done[0] / total, f"{done[0] / total:.0%} of the work done")
 
-            a = arrays[variant]
-            a["test_loss"][i, : l + 1] = cell(result.final_test_loss)
-            a["train_loss"][i, : l + 1] = cell(result.final_loss)
-            a["test_accuracy"][i, : l + 1] = cell(result.final_test_accuracy)
-            a["sign_flips"][i, : l + 1] = cell(np.sum(result.final_v_sign != result.initial_v_sign, axis=1))
-            a["pathological"][i, : l + 1] = cell(result.pathological)
-            a["positive"][i, : l + 1] = cell(np.sum(result.initial_v_sign > 0, axis=1))
-            a["diverged"][i, : l + 1] = cell(result.diverged)
-            a["min_initial_c"][i, : l + 1] = cell(result.initial_c.min(axis=1))
-            if curves[variant] is None:
-                curves[variant] = np.full((W, L, len(result.curve_steps)), np.nan)
-            tc = result.test_loss_curve[:, part].reshape(len(result.curve_steps), l + 1, S)
-            curves[variant][i, : l + 1] = np.nanmean(tc, axis=2).T
-        done_work += l * (l + 1)
+    def started_chunk(k: int) -> None:
+        chunk = chunks[k]
+        say(progress, done[0] / total, f"l = {configs[chunk.members[0]].model.hidden}: {len(chunk.members)} networks, "
+                                        f"{steps} steps" + (f" ({workers} chunks at a time)" if workers > 1 else ""))
+
+    check_stop(stop)
+    payloads = (chunk_payload(configs, chunk, dataset, snapshots) for chunk in chunks)
+    backends.run_local(payloads, record, started_chunk, workers=workers,
+                       should_stop=stop.is_set if stop is not None else None)
+    check_stop(stop)
     say(progress, 1.0, "done")
     seconds = time.perf_counter() - started
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curves = np.where(curve_n > 0, curve_sum / curve_n, np.nan)  # mean over seeds
     grids = {
         variant: GridResult(
             widths=np.array(widths), seeds=np.array(seeds), rebalanced=variant != "prescribed", **arrays[variant],
-            curve_steps=np.asarray(curve_steps), test_curve=curves[variant], config=config,
-            device=label or device_label(resolve_device(device)), seconds=seconds,
+            curve_steps=curve_steps, test_curve=curves[v], config=config,
+            device=device_label(resolve_device(device)), seconds=seconds,
             ratio=None if isinstance(variant, str) else float(variant),
             l_plus_0_bound=l_plus_0_bound(dataset.y_test),
         )
-        for variant in rebalanced_variants
+        for v, variant in enumerate(variants)
     }
-    return grids, RebalanceCheck(**check) if check["networks"] else None
+    return grids, check
+
+
+def rebalance_check(config: Config, dataset, widths: list[int], seeds: list[int], variants) -> RebalanceCheck | None:
+    """That every rebalancing keeps the function (outputs on every input before and after) and
+    moves every neuron to c_k >= 0, over all the grid's networks; None without a variant."""
+    if not variants:
+        return None
+    x_all = np.concatenate([dataset.x_train, dataset.x_test])
+    check = dict(min_c_before=np.inf, min_c_after=np.inf, max_output_change=0.0, max_output=0.0, networks=0)
+    for l in widths:
+        raw = prescribed_params(config, dataset.inputs, l, seeds)
+        before = network_outputs(raw, x_all)
+        for variant in variants:
+            balanced = [rebalance(p, None if variant == "swap" else float(variant)) for p in raw]
+            after = network_outputs(balanced, x_all)
+            check["min_c_before"] = min(check["min_c_before"], min(float(np.min(neuron_c(p))) for p in raw))
+            check["min_c_after"] = min(check["min_c_after"], min(float(np.min(neuron_c(p))) for p in balanced))
+            check["max_output_change"] = max(check["max_output_change"], float(np.max(np.abs(after - before))))
+            check["max_output"] = max(check["max_output"], float(np.max(np.abs(before))))
+            check["networks"] += len(raw)
+    return RebalanceCheck(**check)
 
 
 def l_plus_0_bound(y: np.ndarray) -> float:

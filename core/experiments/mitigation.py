@@ -88,8 +88,8 @@ def mitigation(widths=PRESETS["mitigation"]["full"]["widths"], seeds=range(20), 
     pathological neuron's norms swapped ((W_k, v_k) -> (a W_k, v_k / a), a = ||v_k|| / ||W_k||,
     so c_k -> -c_k > 0), and rebalanced to ||W_k|| / ||v_k|| = r for each ratio r >= 1 (c_k =
     ||W_k|| ||v_k|| (r - 1/r)). Every rescaling keeps the function exactly (`core.init.rebalance`,
-    what `[init] rebalance = true` with `rebalance_ratio` does). All variants train in the same
-    sweep calls."""
+    what `[init] rebalance = true` with `rebalance_ratio` does: that is how each member is written).
+    All variants of a width train as one group of the sweep runner."""
     check_grid_args(widths, list(seeds), steps)
     ratios = sorted({float(r) for r in ratios})
     if any(not r >= 1 for r in ratios):
