@@ -69,8 +69,9 @@ def run_local(payloads: Iterable[dict], on_done: Done, on_start: Started | None 
     in that many worker processes (started with spawn; each trains on one CPU thread, as
     `train_chunk` always does, so the numbers are the same either way). Processes rather than
     threads because a chunk's step loop holds the GIL between kernels. Callbacks run in the
-    calling thread, `on_done` in completion order. On an exception or Ctrl-C the workers are
-    terminated and their chunks dropped; a worker whose driver died stops at its next step.
+    calling thread, `on_done` in completion order. On an exception or Ctrl-C the workers are told
+    to stop (they end at their next step) and their chunks are dropped; a worker whose driver
+    died leaves within PARENT_POLL_SECONDS.
     `should_stop()` true ends the run early the same way (no exception; unfinished chunks are
     not handed to `on_done`)."""
     stopped = should_stop or (lambda: False)
