@@ -9,9 +9,11 @@ The spec is a base config and a [sweep] table of axes (docs/sweeps.md):
 
 Every member is validated before any work. Members that differ only in [init] train together as
 one batched sweep, cut into chunks; each finished chunk is recorded at once, so `--resume ID`
-continues a sweep that was stopped or killed without recomputing its finished chunks.
+continues a sweep that was stopped or killed without recomputing its finished chunks. A member's
+numbers do not depend on the chunking, the backend or the number of workers (bitwise on the CPU).
 Exit status: 0 every member completed, 3 some diverged (their results are recorded all the same),
-2 a mistake in the input, 130 interrupted, 1 a chunk that failed on Ray after its retries.
+2 a mistake in the input, 130 interrupted, 1 a chunk that failed (on Ray after its retries, or a
+local worker process that died).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def add_parser(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", metavar="SPEC.toml", nargs="?", help="the sweep spec (optional with --resume)")
     p.add_argument("--backend", choices=BACKENDS, default="local",
-                   help="local: in this process (default); ray: one Ray task per chunk")
+                   help="local: this machine, --workers chunks at a time (default); ray: one Ray task per chunk")
     p.add_argument("--workers", type=int, metavar="N",
                    help="local: chunks trained at once, each on one CPU thread (default: the CPUs "
                         "this process may use; 1 on a GPU)")
