@@ -50,21 +50,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def decays_by_law(train) -> bool:
+    """Whether c_k follows the decayed law c_k(0) (1 - lr lambda)^(2t): weight decay under gd, sgd
+    or projected_gd, where each step multiplies W_k and v_k by 1 - lr lambda and the gradient moves
+    c_k by O(lr^2) only (docs/science.md section 2). momentum and adam follow no law; theirs is
+    taken as c_k(0), as is every run without weight decay."""
+    return bool(train.weight_decay) and train.optimizer in ("gd", "sgd", "projected_gd")
+
+
 def law_factor(train, steps):
-    """c_k(t) / c_k(0) where the conservation law puts c_k after `steps` steps (a number or an
-    array): 1, or with weight decay under gd, sgd and projected_gd (1 - lr lambda)^(2t), since
-    each step multiplies W_k and v_k by 1 - lr lambda and the gradient moves c_k by O(lr^2) only
-    (docs/science.md section 2). momentum and adam follow no law; theirs is taken as c_k(0)."""
-    if not train.weight_decay or train.optimizer not in ("gd", "sgd", "projected_gd"):
-        return np.ones_like(np.asarray(steps, np.float64))
-    return (1.0 - train.lr * train.weight_decay) ** (2.0 * np.asarray(steps, np.float64))
+    """c_k(t) / c_k(0) where the conservation law puts c_k after `steps` steps (a number or an array)."""
+    steps = np.asarray(steps, np.float64)
+    if not decays_by_law(train):
+        return np.ones_like(steps)
+    return (1.0 - train.lr * train.weight_decay) ** (2.0 * steps)
 
 
 def law_text(train) -> str:
-    """What "max drift" measures from, in words: the `law_factor` that applies."""
-    if train.weight_decay and train.optimizer in ("gd", "sgd", "projected_gd"):
-        return "c_k(0) (1 - lr lambda)^(2t)"
-    return "c_k(0)"
+    """What "max drift" measures from, in words."""
+    return "c_k(0) (1 - lr lambda)^(2t)" if decays_by_law(train) else "c_k(0)"
 
 
 def drift_from_law(c: np.ndarray, c0: np.ndarray, train, steps) -> np.ndarray:
@@ -90,19 +94,13 @@ def threads_for(work: int):
         torch.set_num_threads(before)
 
 
-@contextlib.contextmanager
 def one_thread():
     """One intra-op CPU thread in this thread, for work whose numbers must not depend on how it is
     batched: torch splits an elementwise loop or a reduction across threads at offsets that follow
     the whole tensor's size, so with several threads a network's rounding would depend on the
     other networks in its tensors. Cores are used by running several such jobs at once instead
     (core.sweeps.backends.run_local)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return threads_for(0)
 
 
 def device_label(device: torch.device) -> str:

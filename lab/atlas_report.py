@@ -4,6 +4,7 @@ component's best member. Shared by `relulab atlas` and the console's atlas scree
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,9 @@ def atlas_key(config, c) -> tuple:
     return sections, config.train.loss, tuple(f"{float(x):.5g}" for x in c)
 
 
+@functools.lru_cache(maxsize=64)
 def _store_key(store_path) -> str | None:
+    # Asked on every frame the console draws: resolve each path once.
     return None if store_path is None else str(Path(store_path).expanduser().resolve())
 
 

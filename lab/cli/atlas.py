@@ -165,11 +165,9 @@ def redraw(args: argparse.Namespace) -> int:
 def show(report: dict) -> None:
     from rich.console import Console
 
-    from lab.views.atlas import atlas_summary, atlas_table
+    from lab.views.atlas import print_atlas
 
     console = Console()
-    console.print(atlas_table(report))
-    for line in atlas_summary(report):
-        console.print(line)
+    print_atlas(console, report)
     if report.get("session"):
         console.print(f"session [bold]{report['session']}[/]")

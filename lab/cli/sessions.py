@@ -278,17 +278,12 @@ def show_recorded_atlas(console, session) -> None:
     """The atlas table and summary, as `relulab atlas` printed them; a damaged record is one line."""
     from rich.text import Text
 
-    from lab.views.atlas import atlas_summary, atlas_table
+    from lab.views.atlas import print_atlas
 
     try:
-        report = session.json("atlas")
-        table, lines = atlas_table(report), atlas_summary(report)
+        print_atlas(console, session.json("atlas"))
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         console.print(Text(f"session {session.id}: the recorded atlas is damaged (not an atlas report)"))
-        return
-    console.print(table)
-    for line in lines:
-        console.print(line)
 
 
 def cmd_delete(args) -> int:

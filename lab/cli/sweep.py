@@ -27,6 +27,8 @@ from core import strict_json
 from lab.cli.sessions import add_store_argument
 
 BACKENDS = ("local", "ray")  # core.sweeps.backends.BACKENDS, without importing torch
+MAX_WORKERS = 4096  # --workers and a recorded chunking's "parallel"
+MAX_CHUNK_SECONDS = 1e7
 
 
 def add_parser(subparsers) -> None:
@@ -64,9 +66,9 @@ def check_args(args) -> None:
         raise UserError(f"--address {args.address}: only used with --backend ray")
     if args.workers is not None and args.backend != "local":
         raise UserError(f"--workers {args.workers}: only used with --backend local (Ray runs a task per CPU)")
-    if args.workers is not None and not 1 <= args.workers <= 4096:
-        raise UserError(f"--workers {args.workers}: must be an integer from 1 to 4096")
-    if args.chunk_seconds is not None and not (0 < args.chunk_seconds < 1e7):
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise UserError(f"--workers {args.workers}: must be an integer from 1 to {MAX_WORKERS}")
+    if args.chunk_seconds is not None and not (0 < args.chunk_seconds < MAX_CHUNK_SECONDS):
         raise UserError(f"--chunk-seconds {args.chunk_seconds}: must be a number of seconds > 0")
     if args.chunk_members is not None and args.chunk_members < 1:
         raise UserError(f"--chunk-members {args.chunk_members}: must be an integer >= 1")
@@ -189,8 +191,8 @@ def recorded_options(stored: dict, session_id: str) -> dict:
     def whole(x, top):
         return isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= top
 
-    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < 1e7
-            and (members is None or whole(members, 10**9)) and whole(parallel, 4096)):
+    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < MAX_CHUNK_SECONDS
+            and (members is None or whole(members, 10**9)) and whole(parallel, MAX_WORKERS)):
         raise UserError(f"--resume {session_id}: the session's recorded chunking options are damaged; "
                         "start the sweep again")
     return {"chunk_seconds": float(seconds), "chunk_members": members, "parallel": parallel}

@@ -64,6 +64,15 @@ def atlas_summary(report: dict) -> list[Text]:
     return lines
 
 
+def print_atlas(console, report: dict) -> None:
+    """The table and the lines under it, as `relulab atlas` and `sessions show` print them; both
+    are built before anything is printed, so a damaged report prints nothing."""
+    table, lines = atlas_table(report), atlas_summary(report)
+    console.print(table)
+    for line in lines:
+        console.print(line)
+
+
 def atlas_bars(report: dict, width: int = 40, current_loss: float | None = None) -> list[Text]:
     """A bar per component, its length the floor on a scale shared by every row (the largest floor
     fills the width); the run's own component highlighted, its current loss marked with '|'."""
